@@ -1,0 +1,49 @@
+# ThreatStryker — every target sets up what it needs on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# Debian packages the tests drive for real: a Docker Engine, debootstrap, OCI tools, rpm, Go, Java.
+APT_TEST_PACKAGES := docker.io debootstrap umoci skopeo rpm golang-go openjdk-17-jdk-headless
+APT_BENCH_PACKAGES := nodejs npm
+
+.PHONY: run test bench lint venv system-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Installs missing Debian packages (needs root, as on this project's machines); a no-op when present.
+system-deps:
+	@missing=""; for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## make run: the main job on the embedded default — until the console exists, a scan of this host with
+## every scanner there is, printing a summary.
+run: $(STAMP)
+	$(VENV)/bin/threatstryker scan rootfs:/
+
+## make test: sets everything up and runs the whole suite.
+test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/pytest -q
+
+## make bench: side-by-side benchmarks against named peers (syft, trivy); not tests.
+bench: $(STAMP) system-deps
+	$(PY) bench/sbom_bench.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

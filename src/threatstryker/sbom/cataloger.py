@@ -1,0 +1,141 @@
+"""The declaration of a cataloger (globs paired with parsers) and the context every parser receives."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from packageurl import PackageURL
+
+from threatstryker.model import Distro, Location, Package, ScanWarning
+from threatstryker.sources.filetree import DEFAULT_READ_LIMIT, FileInfo, FileTree, display_path
+
+#: Lockfiles and manifests larger than this are not read into memory by the default parsers.
+MANIFEST_READ_LIMIT = 64 * 1024 * 1024
+
+
+class ParseError(Exception):
+    """A file a parser claimed is malformed; the message says what is wrong with it."""
+
+
+ParseFn = Callable[["ParseContext", FileInfo], Iterable[Package]]
+BinaryFn = Callable[["ParseContext", FileInfo, "BinaryFile"], Iterable[Package]]
+FinalizeFn = Callable[["ParseContext", list[Package]], list[Package]]
+
+
+@dataclass(frozen=True, slots=True)
+class Parser:
+    """One file format a cataloger reads: the glob that claims its paths and the function that parses it.
+
+    ``declared`` marks manifests and lockfiles (what a project asks for) as opposed to what is installed.
+    """
+
+    glob: str
+    parse: ParseFn
+    name: str
+    declared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cataloger:
+    """An ecosystem's cataloger: its parsers by glob, an optional parser of executables and a finaliser."""
+
+    name: str
+    parsers: tuple[Parser, ...] = ()
+    binary: BinaryFn | None = None
+    finalize: FinalizeFn | None = None
+    os_packages: bool = False
+
+
+class BinaryFile:
+    """An executable candidate, opened once and shared by every binary parser (Go, Rust, ...)."""
+
+    ELF_MAGIC = b"\x7fELF"
+
+    def __init__(self, info: FileInfo, stream: BinaryIO) -> None:
+        self.info = info
+        self.stream = stream
+        self.magic = stream.read(4)
+        stream.seek(0)
+        self._elf: object | None = None
+        self._elf_error: str | None = None
+
+    @property
+    def is_elf(self) -> bool:
+        return self.magic == self.ELF_MAGIC
+
+    def elf(self):  # type: ignore[no-untyped-def]
+        """The pyelftools ELFFile, or None when the file is not a readable ELF."""
+        if self._elf is None and self._elf_error is None and self.is_elf:
+            from elftools.common.exceptions import ELFError
+            from elftools.elf.elffile import ELFFile
+
+            try:
+                self._elf = ELFFile(self.stream)
+            except (ELFError, OSError, ValueError, AssertionError) as exc:
+                self._elf_error = str(exc)
+        return self._elf
+
+    def section_data(self, name: str, limit: int = 64 * 1024 * 1024) -> bytes | None:
+        """The raw bytes of an ELF section, or None when absent."""
+        elf = self.elf()
+        if elf is None:
+            return None
+        try:
+            sec = elf.get_section_by_name(name)
+            if sec is None or sec["sh_type"] == "SHT_NOBITS" or sec["sh_size"] > limit:
+                return None
+            self.stream.seek(sec["sh_offset"])
+            return self.stream.read(sec["sh_size"])
+        except Exception:  # pyelftools raises assorted errors on damaged headers
+            return None
+
+
+@dataclass(slots=True)
+class ParseContext:
+    """What a parser may use: the tree, the distro, warnings, and bookkeeping for file ownership."""
+
+    tree: FileTree
+    distro: Distro | None = None
+    warnings: list[ScanWarning] = field(default_factory=list)
+    deadline: float | None = None
+    owned_files: list[tuple[Package, Callable[[], Iterable[str]]]] = field(default_factory=list)
+
+    def warn(self, path: str, reason: str) -> None:
+        self.warnings.append(ScanWarning(display_path(path), reason))
+
+    def location(self, info: FileInfo, inner: str | None = None) -> Location:
+        """The Location of a file (with its layer); ``inner`` appends a path inside an archive."""
+        path = info.path if inner is None else f"{info.path}:{inner}"
+        return Location(display_path(path), info.layer)
+
+    def read_bytes(self, info: FileInfo, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        return self.tree.read_bytes(info.path, limit)
+
+    def read_text(self, info: FileInfo, limit: int = DEFAULT_READ_LIMIT) -> str:
+        return self.tree.read_text(info.path, limit)
+
+    def add_owned_files(self, package: Package, files: Callable[[], Iterable[str]]) -> None:
+        """Declare that an OS package owns the paths ``files()`` yields (read lazily, once, if needed)."""
+        self.owned_files.append((package, files))
+
+    def timed_out(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+
+def purl(
+    ptype: str,
+    name: str,
+    version: str | None,
+    namespace: str | None = None,
+    qualifiers: dict[str, str] | None = None,
+    subpath: str | None = None,
+) -> str:
+    """A package URL string (spec-encoded by packageurl-python); empty qualifiers are dropped."""
+    quals = {k: v for k, v in (qualifiers or {}).items() if v}
+    return PackageURL(
+        type=ptype, namespace=namespace or None, name=name, version=version or None,
+        qualifiers=quals or None, subpath=subpath,
+    ).to_string()

@@ -1,0 +1,1 @@
+"""SBOM document formats: native JSON, CycloneDX, SPDX writers, and readers for sbom: targets."""

@@ -1,0 +1,212 @@
+"""DirTree: a FileTree over a directory of the host (a project, a root filesystem, /proc/PID/root)."""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from threatstryker.sources.filetree import (
+    FILE,
+    OTHER,
+    SYMLINK,
+    FileInfo,
+    FileTree,
+    FileTreeError,
+    PathMatcher,
+    display_path,
+    maybe_binary,
+    kind_of_mode,
+)
+
+#: Top-level directories of a system root that hold no files worth reading (kernel and device views).
+PSEUDO_ROOT_DIRS = ("/proc", "/sys", "/dev")
+
+
+class DirTree(FileTree):
+    """Files under ``root`` on the host, with every path and symlink confined to ``root``.
+
+    ``skip`` lists absolute in-tree directories never entered; ``cross_mounts`` allows walking into other
+    file systems mounted below the root (off by default); ``exclude`` holds globs of paths to leave out.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        skip: Iterable[str] = (),
+        cross_mounts: bool = False,
+        exclude: Iterable[str] = (),
+    ) -> None:
+        super().__init__()
+        real = os.path.realpath(root)
+        st = os.stat(real)
+        if not statmod.S_ISDIR(st.st_mode):
+            raise FileTreeError(f"{root}: not a directory")
+        self.root = real
+        self._root_dev = st.st_dev
+        self.skip = {s.rstrip("/") or "/" for s in skip}
+        self.cross_mounts = cross_mounts
+        excl = list(exclude)
+        self._exclude = PathMatcher((p, p) for p in excl) if excl else None
+
+    def host_path(self, path: str) -> str:
+        """The host path of an in-tree path whose components were already resolved."""
+        return self.root.rstrip("/") + path if path != "/" else self.root
+
+    def lookup(self, path: str) -> FileInfo | None:
+        try:
+            st = os.lstat(self.host_path(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            self.warn(path, f"cannot stat: {exc.strerror}")
+            return None
+        return self._info(path, st)
+
+    def _info(self, path: str, st: os.stat_result) -> FileInfo:
+        kind = kind_of_mode(st.st_mode)
+        link = None
+        if kind == SYMLINK:
+            try:
+                link = os.readlink(self.host_path(path))
+            except OSError:
+                link = ""
+        return FileInfo(path, kind, st.st_size, statmod.S_IMODE(st.st_mode), st.st_uid, st.st_gid, link)
+
+    def entries(self) -> Iterator[FileInfo]:
+        yield from self._walk("/", self.root)
+
+    def _walk(self, path: str, host: str) -> Iterator[FileInfo]:
+        stack = [(path, host)]
+        while stack:
+            dpath, dhost = stack.pop()
+            try:
+                it = os.scandir(dhost)
+            except PermissionError:
+                self.warn(dpath, "permission denied (directory skipped)")
+                continue
+            except OSError as exc:
+                self.warn(dpath, f"cannot list directory: {exc.strerror}")
+                continue
+            with it:
+                subdirs: list[tuple[str, str]] = []
+                for entry in it:
+                    cpath = (dpath.rstrip("/") + "/" + entry.name) if dpath != "/" else "/" + entry.name
+                    if self._exclude is not None and self._exclude.match(cpath):
+                        continue
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError as exc:
+                        self.warn(cpath, f"cannot stat: {exc.strerror}")
+                        continue
+                    if statmod.S_ISDIR(st.st_mode):
+                        if cpath in self.skip:
+                            continue
+                        if st.st_dev != self._root_dev and not self.cross_mounts:
+                            continue
+                        subdirs.append((cpath, entry.path))
+                    info = self._info(cpath, st) if statmod.S_ISLNK(st.st_mode) else FileInfo(
+                        cpath,
+                        kind_of_mode(st.st_mode),
+                        st.st_size,
+                        statmod.S_IMODE(st.st_mode),
+                        st.st_uid,
+                        st.st_gid,
+                    )
+                    if isinstance(entry.name, str) and _has_surrogates(entry.name):
+                        self.warn(display_path(cpath), "file name is not valid UTF-8")
+                    yield info
+                stack.extend(reversed(subdirs))
+
+    def select(
+        self, matcher: PathMatcher, executables: bool = False
+    ) -> Iterator[tuple[FileInfo, list[object]]]:
+        """The fast path of the catalog walk: only claimed files and binary candidates are stat'ed."""
+        stack: list[tuple[str, str, str]] = [("/", self.root, "")]
+        quick = matcher.quick
+        exclude = self._exclude
+        while stack:
+            dpath, dhost, dname = stack.pop()
+            try:
+                it = os.scandir(dhost)
+            except PermissionError:
+                self.warn(dpath, "permission denied (directory skipped)")
+                continue
+            except OSError as exc:
+                self.warn(dpath, f"cannot list directory: {exc.strerror}")
+                continue
+            prefix = dpath if dpath.endswith("/") else dpath + "/"
+            subdirs: list[tuple[str, str, str]] = []
+            with it:
+                for entry in it:
+                    name = entry.name
+                    cpath = prefix + name
+                    if exclude is not None and exclude.match(cpath):
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if cpath in self.skip:
+                                continue
+                            if not self.cross_mounts and entry.stat(follow_symlinks=False).st_dev != self._root_dev:
+                                continue
+                            subdirs.append((cpath, entry.path, name))
+                            continue
+                        if not entry.is_file(follow_symlinks=False):
+                            continue
+                        claimed = quick(name, dname)
+                        if not claimed and not (executables and maybe_binary(name)):
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError as exc:
+                        self.warn(cpath, f"cannot stat: {exc.strerror}")
+                        continue
+                    info = FileInfo(cpath, FILE, st.st_size, statmod.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+                    hits = matcher.match(cpath) if claimed else []
+                    if hits or (executables and st.st_mode & 0o111):
+                        if _has_surrogates(name):
+                            self.warn(cpath, "file name is not valid UTF-8")
+                        yield info, hits
+            stack.extend(reversed(subdirs))
+
+    def _open_entry(self, info: FileInfo) -> BinaryIO:
+        if info.kind != FILE:
+            raise FileTreeError(f"{display_path(info.path)}: not a regular file")
+        host = self.host_path(info.path)
+        # O_NOFOLLOW: the last component must not have become a symlink since it was resolved;
+        # O_NONBLOCK: never block on a FIFO swapped in meanwhile.
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if not statmod.S_ISREG(st.st_mode):
+                raise FileTreeError(f"{display_path(info.path)}: not a regular file ({kind_of_mode(st.st_mode)})")
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb", buffering=256 * 1024)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def listdir(self, path: str) -> list[FileInfo]:
+        real = self.resolve(path)
+        try:
+            names = os.listdir(self.host_path(real))
+        except OSError:
+            return []
+        out = []
+        for name in names:
+            child = (real.rstrip("/") + "/" + name) if real != "/" else "/" + name
+            info = self.lookup(child)
+            if info is not None:
+                out.append(info)
+        return out
+
+
+def _has_surrogates(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+__all__ = ["OTHER", "PSEUDO_ROOT_DIRS", "DirTree"]
