@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from threatstryker import __version__
@@ -33,6 +34,11 @@ class SbomFormat(StrEnum):
     json = "json"
     cyclonedx_json = "cyclonedx-json"
     spdx_json = "spdx-json"
+
+
+def _error(message: str) -> None:
+    """One line on stderr, never wrapped, whatever the terminal width."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _render(sbom: Sbom, fmt: SbomFormat, validate: bool = False) -> str | None:
@@ -66,10 +72,10 @@ def _scan(target: str, catalogers: str | None, exclude: list[str] | None, cross_
             return scan_sbom(target, catalogers=names, exclude=exclude or (), cross_mounts=cross_mounts,
                              timeout=timeout, progress=tick)
         except TargetError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            _error(str(exc))
             raise typer.Exit(EXIT_TARGET) from None
         except ValueError as exc:  # unknown cataloger names
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            _error(str(exc))
             raise typer.Exit(EXIT_TARGET) from None
 
 
@@ -135,7 +141,7 @@ def scan(
     wanted = {s.strip() for s in scanners.split(",") if s.strip()}
     unknown = wanted - {"sbom"}
     if unknown:
-        err.print(f"[red]error:[/red] unknown scanner(s): {', '.join(sorted(unknown))}; available: sbom")
+        _error(f"unknown scanner(s): {', '.join(sorted(unknown))}; available: sbom")
         raise typer.Exit(EXIT_TARGET)
     result = _scan(target, None, exclude, cross_mounts, timeout, quiet)
     if format is ScanFormat.json:

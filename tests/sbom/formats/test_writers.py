@@ -81,6 +81,6 @@ def test_writers_handle_awkward_licenses_and_names() -> None:
     comp = next(c for c in cdx["components"] if c.get("purl") == pkg.purl)
     assert len(comp["licenses"]) == 3
     spdx = json.loads(write_spdx(sbom))
-    declared = [p["licenseDeclared"] for p in spdx["packages"] if p["name"] == "weird-name"][0]
+    declared = next(p["licenseDeclared"] for p in spdx["packages"] if p["name"] == "weird-name")
     assert "MIT OR Apache-2.0" in declared and "LicenseRef-" in declared
     assert sbom_to_dict(sbom)["packages"][0]["locations"] == [{"path": "/a/b", "layer": "sha256:abc"}]
