@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from threatstryker import __version__
-from threatstryker.model import Package, Sbom, TargetInfo
+from threatstryker.model import Location, Package, Sbom, TargetInfo
 from threatstryker.sbom.cataloger import BinaryFile, Cataloger, ParseContext, Parser
 from threatstryker.sources.distro import detect_distro
-from threatstryker.sources.filetree import FileInfo, FileTree, FileTreeError, PathMatcher
+from threatstryker.sources.filetree import FILE, FileInfo, FileTree, FileTreeError, PathMatcher
+from threatstryker.sources.layered import LayeredTree
 
 #: Executables smaller than this cannot hold Go or Rust build metadata worth reading.
 MIN_BINARY_SIZE = 4096
@@ -44,7 +45,10 @@ def catalog_tree(
             partial = True
             break
         for cat, parser in hits:  # type: ignore[misc]
-            by_cataloger[cat.name].extend(_run_parser(ctx, parser, info))
+            found = _run_parser(ctx, parser, info)
+            by_cataloger[cat.name].extend(found)
+            if found and isinstance(tree, LayeredTree):
+                _attribute_layers(ctx, tree, parser, info, found)
         if binary_cats and info.size >= MIN_BINARY_SIZE and info.is_executable:
             for cat_name, pkgs in _run_binary(ctx, binary_cats, info):
                 by_cataloger[cat_name].extend(pkgs)
@@ -86,6 +90,32 @@ def _run_parser(ctx: ParseContext, parser: Parser, info: FileInfo) -> list[Packa
     except Exception as exc:  # malformed input: record it and carry on with the other files
         ctx.warn(info.path, f"{parser.name}: malformed ({type(exc).__name__}: {exc})")
     return []
+
+
+def _attribute_layers(ctx: ParseContext, tree: LayeredTree, parser: Parser, info: FileInfo,
+                      found: list[Package]) -> None:
+    """Give each package the layer that introduced it, not the last layer that rewrote its database.
+
+    A package database (dpkg status, rpmdb, apk installed, a lockfile) is rewritten by every layer that
+    installs something; a package is attributed to the earliest layer from which every later version of the
+    file still lists it (same purl).
+    """
+    versions = [view.entries[info.path] for view in tree.layers
+                if info.path in view.entries and view.entries[info.path].kind == FILE]
+    if len(versions) < 2:
+        return
+    scratch = ParseContext(tree=tree, distro=ctx.distro)
+    seen_in: list[set[str]] = []
+    for entry in versions[:-1]:
+        seen_in.append({p.purl for p in _run_parser(scratch, parser, entry)})
+    for pkg in found:
+        layer = versions[-1].layer
+        for entry, purls in zip(reversed(versions[:-1]), reversed(seen_in), strict=True):
+            if pkg.purl not in purls:
+                break
+            layer = entry.layer
+        pkg.locations = [Location(loc.path, layer) if loc.path == info.path and loc.layer != layer else loc
+                         for loc in pkg.locations]
 
 
 def _run_binary(ctx: ParseContext, cats: list[Cataloger], info: FileInfo) -> Iterable[tuple[str, list[Package]]]:

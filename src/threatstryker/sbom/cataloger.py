@@ -10,7 +10,8 @@ from typing import BinaryIO
 from packageurl import PackageURL
 
 from threatstryker.model import Distro, Location, Package, ScanWarning
-from threatstryker.sources.filetree import DEFAULT_READ_LIMIT, FileInfo, FileTree, display_path
+from threatstryker.sources.filetree import DEFAULT_READ_LIMIT, FileInfo, FileTooLarge, FileTree, display_path
+from threatstryker.sources.layered import LayeredTree, TarEntry
 
 #: Lockfiles and manifests larger than this are not read into memory by the default parsers.
 MANIFEST_READ_LIMIT = 64 * 1024 * 1024
@@ -111,11 +112,22 @@ class ParseContext:
         path = info.path if inner is None else f"{info.path}:{inner}"
         return Location(display_path(path), info.layer)
 
+    def open(self, info: FileInfo) -> BinaryIO:
+        """The content of the claimed file itself: for an image layer's entry, that layer's version of it."""
+        if isinstance(info, TarEntry) and isinstance(self.tree, LayeredTree):
+            return self.tree.open_in_layer(info)
+        return self.tree.open(info.path)
+
     def read_bytes(self, info: FileInfo, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        return self.tree.read_bytes(info.path, limit)
+        """The whole claimed file (see ``open``); FileTooLarge above ``limit`` bytes."""
+        with self.open(info) as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise FileTooLarge(f"{display_path(info.path)}: larger than the {limit}-byte read limit")
+        return data
 
     def read_text(self, info: FileInfo, limit: int = DEFAULT_READ_LIMIT) -> str:
-        return self.tree.read_text(info.path, limit)
+        return self.read_bytes(info, limit).decode("utf-8", "replace")
 
     def add_owned_files(self, package: Package, files: Callable[[], Iterable[str]]) -> None:
         """Declare that an OS package owns the paths ``files()`` yields (read lazily, once, if needed)."""

@@ -6,8 +6,8 @@ import functools
 import warnings
 from typing import Any
 
-from cyclonedx.exception.factory import InvalidSpdxLicenseException
 from cyclonedx.contrib.license.factories import LicenseFactory
+from cyclonedx.exception.factory import InvalidSpdxLicenseException
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentEvidence, ComponentType
