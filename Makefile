@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # Debian packages the tests drive for real: a Docker Engine, debootstrap, OCI tools, rpm, Go, Java.
-APT_TEST_PACKAGES := docker.io debootstrap umoci skopeo rpm golang-go openjdk-17-jdk-headless
+APT_TEST_PACKAGES := docker.io debootstrap umoci skopeo rpm golang-go openjdk-17-jdk-headless ruby-rack ruby-nokogiri libruby3.1 ruby bundler php-cli composer
 APT_BENCH_PACKAGES := nodejs npm
 
 .PHONY: run test bench lint venv system-deps clean

@@ -32,6 +32,8 @@ from threatstryker.sources.filetree import FileInfo, PathMatcher, glob_to_regex
     ("/etc/os-release", "/etc/os-release", True),
     ("/etc/os-release", "/x/etc/os-release", False),
     ("**/[Pp]ackages", "/var/lib/rpm/Packages", True),
+    ("/tmp/**", "/tmp/a/b/c", True),
+    ("/tmp/**", "/var/tmp/a", False),
 ])
 def test_path_matcher_agrees_with_glob(glob: str, path: str, expected: bool) -> None:
     matcher = PathMatcher([(glob, "hit")])
