@@ -14,11 +14,15 @@ _SOURCE_RE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?\s*$")
 _LICENSE_RE = re.compile(r"^License:\s*(\S.*?)\s*$", re.MULTILINE)
 
 
-def parse_paragraphs(text: str) -> Iterator[dict[str, str]]:
-    """RFC 822 style paragraphs of a dpkg status file: field -> value (continuation lines joined)."""
+def parse_paragraphs(text: str, bad_lines: list[int] | None = None) -> Iterator[dict[str, str]]:
+    """RFC 822 style paragraphs of a dpkg status file: field -> value (continuation lines joined).
+
+    A line that is neither a field nor a continuation is skipped and its number appended to ``bad_lines``;
+    without that list it raises ParseError.
+    """
     fields: dict[str, str] = {}
     last: str | None = None
-    for raw in text.splitlines():
+    for lineno, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
             if fields:
                 yield fields
@@ -30,14 +34,17 @@ def parse_paragraphs(text: str) -> Iterator[dict[str, str]]:
             continue
         key, sep, value = raw.partition(":")
         if not sep or not key or " " in key:
-            raise ParseError(f"line {raw[:60]!r} is neither a field nor a continuation")
+            if bad_lines is None:
+                raise ParseError(f"line {lineno} ({raw[:60]!r}) is neither a field nor a continuation")
+            bad_lines.append(lineno)
+            continue
         last = key.strip()
         fields[last] = value.strip()
     if fields:
         yield fields
 
 
-def _package(ctx: ParseContext, info: FileInfo, fields: dict[str, str]) -> Package | None:
+def _package(ctx: ParseContext, info: FileInfo, fields: dict[str, str], parser: str) -> Package | None:
     name = fields.get("Package")
     version = fields.get("Version")
     if not name or not version:
@@ -66,7 +73,7 @@ def _package(ctx: ParseContext, info: FileInfo, fields: dict[str, str]) -> Packa
         name=name,
         version=version,
         purl=purl("deb", name, version, namespace, quals),
-        found_by="dpkg",
+        found_by=parser,
         locations=[ctx.location(info)],
         source_name=src_name,
         source_version=src_version,
@@ -79,9 +86,9 @@ def _package(ctx: ParseContext, info: FileInfo, fields: dict[str, str]) -> Packa
     return pkg
 
 
-def _licenses(ctx: ParseContext, name: str) -> list[str]:
+def _licenses(ctx: ParseContext, root: str, name: str) -> list[str]:
     """License short names declared in /usr/share/doc/PKG/copyright (DEP-5), in order of appearance."""
-    path = f"/usr/share/doc/{name}/copyright"
+    path = f"{root}/usr/share/doc/{name}/copyright"
     try:
         text = ctx.tree.read_text(path, limit=4 * 1024 * 1024)
     except (FileTreeError, OSError):
@@ -94,7 +101,13 @@ def _licenses(ctx: ParseContext, name: str) -> list[str]:
     return out
 
 
-def _list_reader(ctx: ParseContext, paths: list[str], md5sums: bool = False):  # type: ignore[no-untyped-def]
+def _root_of(path: str, admin_suffix: str) -> str:
+    """The system root a dpkg database belongs to: '' for /var/lib/dpkg/status, '/mnt/x' for a nested one."""
+    head = posixpath.dirname(path)
+    return head[: -len(admin_suffix)] if head.endswith(admin_suffix) else ""
+
+
+def _list_reader(ctx: ParseContext, paths: list[str], root: str, md5sums: bool = False):  # type: ignore[no-untyped-def]
     def read() -> Iterable[str]:
         for p in paths:
             try:
@@ -106,25 +119,35 @@ def _list_reader(ctx: ParseContext, paths: list[str], md5sums: bool = False):  #
                     _, _, line = line.partition("  ")
                     line = "/" + line.lstrip("/")
                 if line.startswith("/"):
-                    yield line
+                    yield root + line
 
     return read
 
 
+def _paragraphs(ctx: ParseContext, info: FileInfo) -> Iterator[dict[str, str]]:
+    text = ctx.read_text(info)
+    if "\x00" in text:
+        raise ParseError("binary content, not a dpkg status file")
+    bad: list[int] = []
+    yield from parse_paragraphs(text, bad)
+    if bad:
+        shown = ", ".join(str(n) for n in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        ctx.warn(info.path, f"skipped {len(bad)} line(s) that are neither fields nor continuations: {shown}")
+
+
 def parse_status(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """Installed packages of a dpkg status file, with their file lists and licenses."""
-    text = ctx.read_text(info)
-    admin = posixpath.dirname(info.path)  # /var/lib/dpkg
-    info_dir = posixpath.join(admin, "info")
+    root = _root_of(info.path, "/var/lib/dpkg")
+    info_dir = posixpath.join(posixpath.dirname(info.path), "info")
     listing = {e.name for e in ctx.tree.listdir(info_dir)} if ctx.tree.stat(info_dir) else set()
-    for fields in parse_paragraphs(text):
-        pkg = _package(ctx, info, fields)
+    for fields in _paragraphs(ctx, info):
+        pkg = _package(ctx, info, fields, "dpkg-status")
         if pkg is None:
             continue
-        pkg.licenses = _licenses(ctx, pkg.name)
+        pkg.licenses = _licenses(ctx, root, pkg.name)
         lists = [f"{info_dir}/{n}" for n in (f"{pkg.name}.list", f"{pkg.name}:{pkg.arch}.list") if n in listing]
         if lists:
-            ctx.add_owned_files(pkg, _list_reader(ctx, lists))
+            ctx.add_owned_files(pkg, _list_reader(ctx, lists, root))
         yield pkg
 
 
@@ -132,15 +155,15 @@ def parse_status_d(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """Distroless images: one status paragraph per file in var/lib/dpkg/status.d/."""
     if info.name.endswith(".md5sums"):
         return
-    text = ctx.read_text(info)
-    for fields in parse_paragraphs(text):
-        pkg = _package(ctx, info, fields)
+    root = _root_of(info.path, "/var/lib/dpkg/status.d")
+    for fields in _paragraphs(ctx, info):
+        pkg = _package(ctx, info, fields, "dpkg-status.d")
         if pkg is None:
             continue
-        pkg.licenses = _licenses(ctx, pkg.name)
+        pkg.licenses = _licenses(ctx, root, pkg.name)
         md5 = f"{info.path}.md5sums"
         if ctx.tree.stat(md5) is not None:
-            ctx.add_owned_files(pkg, _list_reader(ctx, [md5], md5sums=True))
+            ctx.add_owned_files(pkg, _list_reader(ctx, [md5], root, md5sums=True))
         yield pkg
 
 
