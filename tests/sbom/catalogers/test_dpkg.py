@@ -354,3 +354,13 @@ def test_nested_root_reads_its_own_copyright_and_file_lists(tmp_path: Path) -> N
     list(parse_status(ctx, info))
     owned = {p for _, files in ctx.owned_files for p in files()}
     assert owned and all(p.startswith("/mnt/x/") for p in owned)
+
+
+@pytest.mark.parametrize("state,listed", [
+    ("installed", True), ("triggers-pending", True), ("triggers-awaited", True), ("unpacked", True),
+    ("half-configured", True), ("config-files", False), ("not-installed", False), ("half-installed", False),
+])
+def test_states_whose_files_are_on_disk_are_listed(tmp_path: Path, state: str, listed: bool) -> None:
+    para = f"Package: x\nStatus: install ok {state}\nArchitecture: all\nVersion: 1.0\n"
+    sbom = catalog_dir(status_root(tmp_path, status=para), "dpkg")
+    assert ([p.name for p in sbom.packages] == ["x"]) is listed

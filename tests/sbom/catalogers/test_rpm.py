@@ -33,8 +33,8 @@ RHEL = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.3"\nID_LIKE="f
 EXPECTED = {
     ("bigpkg", "0.9-2", "noarch", "bigpkg", "0.9-2", ("BSD-3-Clause",)),
     ("hello", "1.0-1", "noarch", "hello", "1.0-1", ("GPL-2.0-or-later",)),
-    ("libfoo", "2:3.0.7-1.el9", "x86_64", "foo", "3.0.7-1.el9", ("Apache-2.0 AND MIT",)),
-    ("python3-foo", "2:3.0.7-1.el9", "noarch", "foo", "3.0.7-1.el9", ("MIT",)),
+    ("libfoo", "2:3.0.7-1.el9", "x86_64", "foo", "2:3.0.7-1.el9", ("Apache-2.0 AND MIT",)),
+    ("python3-foo", "2:3.0.7-1.el9", "noarch", "foo", "2:3.0.7-1.el9", ("MIT",)),
     ("zero-epoch", "5.1-7", "noarch", "zero-epoch", "5.1-7", ("ISC",)),
 }
 
@@ -129,7 +129,7 @@ def test_sqlite_database_written_by_rpm(tmp_path: Path) -> None:
     by_name = {p.name: p for p in sbom.packages}
     libfoo = by_name["libfoo"]
     assert libfoo.purl == (
-        "pkg:rpm/rhel/libfoo@3.0.7-1.el9?arch=x86_64&distro=rhel-9.3&epoch=2&upstream=foo-3.0.7-1.el9.src.rpm"
+        "pkg:rpm/redhat/libfoo@3.0.7-1.el9?arch=x86_64&distro=rhel-9.3&epoch=2&upstream=foo-3.0.7-1.el9.src.rpm"
     )
     assert libfoo.ecosystem == "rpm"
     assert libfoo.found_by == "rpmdb-sqlite"

@@ -91,15 +91,21 @@ def _files(paths: tuple[str, ...]) -> Callable[[], Iterable[str]]:
     return lambda: paths
 
 
+def _bounded_lines(text: io.TextIOWrapper, limit: int = 64 * 1024) -> Iterator[str]:
+    """Lines of at most ``limit`` characters: a file with no newlines is never read into memory whole."""
+    while line := text.readline(limit):
+        yield line
+
+
 def parse_installed(ctx: ParseContext, info: FileInfo) -> list[Package]:
     """Installed packages of an apk database, with the files each one owns."""
     root = info.path[: -len(DB_PATH)] if info.path.endswith(DB_PATH) else ""
     out: list[Package] = []
     problems: list[str] = []
     bad_lines = 0
-    with ctx.tree.open(info.path) as fh:
+    with ctx.open(info) as fh:
         text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="\n")
-        for start, fields, paths, bad in read_records(text):
+        for start, fields, paths, bad in read_records(_bounded_lines(text)):
             for lineno, line in bad:
                 bad_lines += 1
                 if bad_lines <= MAX_LINE_WARNINGS:

@@ -11,6 +11,9 @@ from threatstryker.sbom.cataloger import Cataloger, ParseContext, ParseError, Pa
 from threatstryker.sources.filetree import FileInfo, FileTreeError
 
 _SOURCE_RE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?\s*$")
+#: dpkg states in which a package's files are not (all) on disk; every other state (installed, unpacked,
+#: half-configured, triggers-pending, triggers-awaited) leaves its files in place.
+_NOT_ON_DISK = frozenset({"not-installed", "config-files", "half-installed"})
 _LICENSE_RE = re.compile(r"^License:\s*(\S.*?)\s*$", re.MULTILINE)
 
 
@@ -50,7 +53,7 @@ def _package(ctx: ParseContext, info: FileInfo, fields: dict[str, str], parser: 
     if not name or not version:
         return None
     status = fields.get("Status")
-    if status is not None and not status.endswith(" installed"):
+    if status is not None and status.rsplit(" ", 1)[-1] in _NOT_ON_DISK:
         return None
     src_name, src_version = name, version
     src = fields.get("Source")

@@ -85,7 +85,10 @@ def _package(ctx: ParseContext, info: FileInfo, parser: str, hdr: RpmHeader) -> 
     sourcerpm = _value(hdr.string(SOURCERPM))
     source = split_source_rpm(sourcerpm) if sourcerpm else None
     src_name, src_version = source or (name, vr)
+    if epoch:  # a source rpm file name carries no epoch; the binary's epoch is the source's
+        src_version = f"{epoch}:{src_version}"
     distro = ctx.distro
+    namespace = {"rhel": "redhat", "ol": "oracle", "amzn": "amazon"}.get(distro.id, distro.id) if distro else "redhat"
     quals = {
         "arch": arch or "",
         "epoch": str(epoch) if epoch else "",
@@ -96,7 +99,7 @@ def _package(ctx: ParseContext, info: FileInfo, parser: str, hdr: RpmHeader) -> 
         ecosystem="rpm",
         name=name,
         version=f"{epoch}:{vr}" if epoch else vr,
-        purl=purl("rpm", name, vr, distro.id if distro else "redhat", quals),
+        purl=purl("rpm", name, vr, namespace, quals),
         found_by=parser,
         locations=[ctx.location(info)],
         source_name=src_name,
@@ -169,10 +172,11 @@ def _packages(ctx: ParseContext, info: FileInfo, parser: str, records: Iterable[
     return out
 
 
-def _copy_out(ctx: ParseContext, path: str, dest: str) -> None:
-    """Stream a file of the tree to the host, refusing files over COPY_LIMIT."""
+def _copy_out(ctx: ParseContext, item: FileInfo | str, dest: str) -> None:
+    """Stream a file of the tree (the claimed entry itself, or a path) to the host, refusing files over COPY_LIMIT."""
     total = 0
-    with ctx.tree.open(path) as src, open(dest, "wb") as out:
+    path = item if isinstance(item, str) else item.path
+    with (ctx.tree.open(item) if isinstance(item, str) else ctx.open(item)) as src, open(dest, "wb") as out:
         while chunk := src.read(1024 * 1024):
             total += len(chunk)
             if total > COPY_LIMIT:
@@ -186,7 +190,7 @@ def parse_sqlite(ctx: ParseContext, info: FileInfo) -> list[Package]:
         return []
     with tempfile.TemporaryDirectory(prefix="threatstryker-rpmdb-") as tmp:
         db = os.path.join(tmp, "rpmdb.sqlite")
-        _copy_out(ctx, info.path, db)
+        _copy_out(ctx, info, db)
         wal = ctx.tree.stat(info.path + "-wal")
         if wal is not None and wal.is_file and wal.size:
             _copy_out(ctx, info.path + "-wal", db + "-wal")
@@ -207,7 +211,7 @@ def parse_bdb(ctx: ParseContext, info: FileInfo) -> list[Package]:
     """Installed packages of a Berkeley DB ``Packages`` file (RHEL/CentOS 8 and older, Amazon Linux 2)."""
     if info.size == 0 or _superseded(ctx, info, "rpmdb-bdb"):
         return []
-    with ctx.tree.open(info.path) as fh:
+    with ctx.open(info) as fh:
         return _packages(ctx, info, "rpmdb-bdb", read_bdb(fh, info.size))
 
 
@@ -215,7 +219,7 @@ def parse_ndb(ctx: ParseContext, info: FileInfo) -> list[Package]:
     """Installed packages of an NDB ``Packages.db`` (SUSE)."""
     if info.size == 0 or _superseded(ctx, info, "rpmdb-ndb"):
         return []
-    with ctx.tree.open(info.path) as fh:
+    with ctx.open(info) as fh:
         return _packages(ctx, info, "rpmdb-ndb", read_ndb(fh, info.size))
 
 
