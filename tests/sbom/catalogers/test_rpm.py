@@ -138,7 +138,7 @@ def test_sqlite_database_written_by_rpm(tmp_path: Path) -> None:
     assert [loc.path for loc in libfoo.locations] == ["/var/lib/rpm/rpmdb.sqlite"]
     zero = by_name["zero-epoch"]
     assert zero.metadata["epoch"] == 0
-    assert "epoch=" not in zero.purl and zero.purl.startswith("pkg:rpm/rhel/zero-epoch@5.1-7?arch=noarch")
+    assert "epoch=" not in zero.purl and zero.purl.startswith("pkg:rpm/redhat/zero-epoch@5.1-7?arch=noarch")
     assert "epoch" not in by_name["hello"].metadata
 
 
