@@ -10,6 +10,7 @@ from typing import BinaryIO
 from packageurl import PackageURL
 
 from threatstryker.model import Distro, Location, Package, ScanWarning
+from threatstryker.sbom.executable import ExeLayout, exe_layout
 from threatstryker.sources.filetree import DEFAULT_READ_LIMIT, FileInfo, FileTooLarge, FileTree, display_path
 from threatstryker.sources.layered import LayeredTree, TarEntry
 
@@ -60,38 +61,28 @@ class BinaryFile:
         self.stream = stream
         self.magic = stream.read(4)
         stream.seek(0)
-        self._elf: object | None = None
-        self._elf_error: str | None = None
+        self._layout: ExeLayout | None = None
+        self._layout_read = False
 
     @property
     def is_elf(self) -> bool:
         return self.magic == self.ELF_MAGIC
 
-    def elf(self):  # type: ignore[no-untyped-def]
-        """The pyelftools ELFFile, or None when the file is not a readable ELF."""
-        if self._elf is None and self._elf_error is None and self.is_elf:
-            from elftools.common.exceptions import ELFError
-            from elftools.elf.elffile import ELFFile
-
-            try:
-                self._elf = ELFFile(self.stream)
-            except (ELFError, OSError, ValueError, AssertionError) as exc:
-                self._elf_error = str(exc)
-        return self._elf
+    def layout(self) -> ExeLayout | None:
+        """Sections and segments of the executable (read once), or None when the headers are unreadable."""
+        if not self._layout_read:
+            self._layout_read = True
+            self._layout = exe_layout(self.stream, self.magic)
+        return self._layout
 
     def section_data(self, name: str, limit: int = 64 * 1024 * 1024) -> bytes | None:
-        """The raw bytes of an ELF section, or None when absent."""
-        elf = self.elf()
-        if elf is None:
+        """The bytes of a section stored in the file, or None when absent or larger than ``limit``."""
+        layout = self.layout()
+        sec = layout.section(name) if layout is not None else None
+        if sec is None or sec.size > limit:
             return None
-        try:
-            sec = elf.get_section_by_name(name)
-            if sec is None or sec["sh_type"] == "SHT_NOBITS" or sec["sh_size"] > limit:
-                return None
-            self.stream.seek(sec["sh_offset"])
-            return self.stream.read(sec["sh_size"])
-        except Exception:  # pyelftools raises assorted errors on damaged headers
-            return None
+        data = layout.read(sec.offset, sec.size)  # type: ignore[union-attr]
+        return data if len(data) == sec.size else None
 
 
 @dataclass(slots=True)
