@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from packageurl import PackageURL
 
@@ -126,6 +127,22 @@ class ParseContext:
 
     def timed_out(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
+
+
+def load_json(ctx: ParseContext, info: FileInfo, limit: int = MANIFEST_READ_LIMIT) -> Any:
+    """A JSON document read with a size limit (a UTF-8 byte order mark is allowed).
+
+    None for a file that holds nothing but white space: an empty file declares no package.
+    """
+    data = ctx.read_bytes(info, limit)
+    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
+        return None
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
 def purl(

@@ -8,18 +8,17 @@ NuGet. Names keep NuGet's casing as written; NuGet compares them case-insensitiv
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
 from threatstryker.model import Package
 from threatstryker.sbom.cataloger import (
-    MANIFEST_READ_LIMIT,
     Cataloger,
     ParseContext,
     ParseError,
     Parser,
+    load_json,
     purl,
 )
 from threatstryker.sources.filetree import FileInfo
@@ -30,19 +29,6 @@ PACKAGES_CONFIG_READ_LIMIT = 8 * 1024 * 1024
 #: deps.json library types that are NuGet packages; "runtimepack.NAME" entries are NuGet's runtime packs.
 _DEPS_PACKAGE_TYPES = {"package", "runtimepack"}
 _RUNTIMEPACK_PREFIX = "runtimepack."
-
-
-def _load_json(ctx: ParseContext, info: FileInfo) -> Any:
-    """A JSON document (UTF-8, byte order mark allowed); None for a file of white space only."""
-    data = ctx.read_bytes(info, MANIFEST_READ_LIMIT)
-    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
-        return None
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
 def _local(tag: str) -> str:
@@ -65,7 +51,7 @@ def _nuget(ctx: ParseContext, info: FileInfo, name: str, version: str, found_by:
 
 def parse_packages_lock(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """Packages a NuGet packages.lock.json resolves, one per name and version across target frameworks."""
-    doc = _load_json(ctx, info)
+    doc = load_json(ctx, info)
     if doc is None:
         return []
     if not isinstance(doc, dict) or not isinstance(doc.get("dependencies"), dict):
@@ -104,7 +90,7 @@ def parse_packages_lock(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
 
 def parse_deps_json(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """NuGet packages a built .NET application's NAME.deps.json says it was published with."""
-    doc = _load_json(ctx, info)
+    doc = load_json(ctx, info)
     if doc is None:
         return []
     if not isinstance(doc, dict) or not isinstance(doc.get("libraries", {}), dict):

@@ -7,37 +7,19 @@ recorded beside them when the file has it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from threatstryker.model import Package
 from threatstryker.sbom.cataloger import (
-    MANIFEST_READ_LIMIT,
     Cataloger,
     ParseContext,
     ParseError,
     Parser,
+    load_json,
     purl,
 )
 from threatstryker.sources.filetree import FileInfo
-
-
-def load_json(ctx: ParseContext, info: FileInfo) -> Any:
-    """A JSON document read with the manifest size limit (a UTF-8 byte order mark is allowed).
-
-    None for a file that holds nothing but white space: an empty file declares no package.
-    """
-    data = ctx.read_bytes(info, MANIFEST_READ_LIMIT)
-    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
-        return None
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-
 
 _REF_KEYS = ("type", "url", "reference", "shasum")
 
