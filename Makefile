@@ -6,7 +6,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # Debian packages the tests drive for real: a Docker Engine, debootstrap, OCI tools, rpm, Go, Java.
 APT_TEST_PACKAGES := docker.io debootstrap umoci skopeo rpm golang-go openjdk-17-jdk-headless ruby-rack ruby-nokogiri libruby3.1 ruby bundler php-cli composer
-APT_BENCH_PACKAGES := nodejs npm
 
 .PHONY: run test bench lint venv system-deps clean
 
@@ -22,6 +21,7 @@ venv: $(STAMP)
 # Installs missing Debian packages (needs root, as on this project's machines); a no-op when present.
 system-deps:
 	@missing=""; for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

@@ -53,3 +53,19 @@ def test_each_package_gets_the_layer_that_introduced_it(tmp_path: Path) -> None:
         "upgraded": "sha256:4",  # version 6 appears in layer 4 (version 5 is another package version)
     }
     assert all(p.locations[0].path == "/var/lib/dpkg/status" for p in sbom.packages)
+
+
+def test_a_deleted_database_starts_a_new_history(tmp_path: Path) -> None:
+    status = "var/lib/dpkg/status"
+    layers = [
+        _layer(tmp_path / "l1.tar", {"etc/os-release": OS_RELEASE, status: _para("base", "1")}),
+        _layer(tmp_path / "l2.tar", {"var/lib/.wh.dpkg": ""}),
+        _layer(tmp_path / "l3.tar", {status: _para("base", "1")}),
+    ]
+    blobs = [LayerBlob(f"sha256:{i}", open(p, "rb"), 0, p.stat().st_size) for i, p in enumerate(layers, 1)]
+    tree = LayeredTree(blobs)
+    try:
+        sbom = catalog_tree(tree, TargetInfo("docker-archive", "x"), select_catalogers(["dpkg"]))
+    finally:
+        tree.close()
+    assert [(p.name, p.layer) for p in sbom.packages] == [("base", "sha256:3")]

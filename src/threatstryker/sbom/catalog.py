@@ -100,8 +100,7 @@ def _attribute_layers(ctx: ParseContext, tree: LayeredTree, parser: Parser, info
     installs something; a package is attributed to the earliest layer from which every later version of the
     file still lists it (same purl).
     """
-    versions = [view.entries[info.path] for view in tree.layers
-                if info.path in view.entries and view.entries[info.path].kind == FILE]
+    versions = [entry for entry in tree.history(info.path) if entry.kind == FILE]
     if len(versions) < 2:
         return
     scratch = ParseContext(tree=tree, distro=ctx.distro)

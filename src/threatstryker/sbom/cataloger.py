@@ -112,6 +112,8 @@ class ParseContext:
 
     def read_bytes(self, info: FileInfo, limit: int = DEFAULT_READ_LIMIT) -> bytes:
         """The whole claimed file (see ``open``); FileTooLarge above ``limit`` bytes."""
+        if info.size > limit:
+            raise FileTooLarge(f"{display_path(info.path)}: larger than the {limit}-byte read limit")
         with self.open(info) as fh:
             data = fh.read(limit + 1)
         if len(data) > limit:

@@ -16,8 +16,8 @@ from threatstryker.sources.filetree import (
     FileTreeError,
     PathMatcher,
     display_path,
-    maybe_binary,
     kind_of_mode,
+    maybe_binary,
 )
 
 #: Top-level directories of a system root that hold no files worth reading (kernel and device views).
@@ -39,7 +39,9 @@ class DirTree(FileTree):
         exclude: Iterable[str] = (),
     ) -> None:
         super().__init__()
-        real = os.path.realpath(root)
+        # abspath, not realpath: /proc/PID/root is a magic link whose readlink() is the process's own "/",
+        # so realpath() would turn a container's root into the host's root.
+        real = os.path.abspath(root)
         st = os.stat(real)
         if not statmod.S_ISDIR(st.st_mode):
             raise FileTreeError(f"{root}: not a directory")
@@ -146,6 +148,8 @@ class DirTree(FileTree):
                         continue
                     try:
                         if entry.is_dir(follow_symlinks=False):
+                            if exclude is not None and exclude.match(cpath + "/"):
+                                continue
                             if cpath in self.skip:
                                 continue
                             if not self.cross_mounts and entry.stat(follow_symlinks=False).st_dev != self._root_dev:
@@ -153,6 +157,9 @@ class DirTree(FileTree):
                             subdirs.append((cpath, entry.path, name))
                             continue
                         if not entry.is_file(follow_symlinks=False):
+                            if not entry.is_symlink() and quick(name, dname) and matcher.match(cpath):
+                                what = _special_kind(entry.stat(follow_symlinks=False).st_mode)
+                                self.warn(cpath, f"not a regular file ({what}); not read")
                             continue
                         claimed = quick(name, dname)
                         if not claimed and not (executables and maybe_binary(name)):
@@ -199,6 +206,18 @@ class DirTree(FileTree):
             if info is not None:
                 out.append(info)
         return out
+
+
+def _special_kind(mode: int) -> str:
+    if statmod.S_ISFIFO(mode):
+        return "FIFO"
+    if statmod.S_ISCHR(mode):
+        return "character device"
+    if statmod.S_ISBLK(mode):
+        return "block device"
+    if statmod.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
 
 
 def _has_surrogates(name: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import posixpath
 import re
@@ -155,7 +154,9 @@ class PathMatcher:
             parent = parts[-2] if len(parts) > 1 else ""
             entry = (rx, value)
             tail = re.split(r"[*?\]]", base)[-1]
-            if not any(ch in base for ch in "*?["):
+            if "**" in base:
+                self._other.append(entry)
+            elif not any(ch in base for ch in "*?["):
                 self._by_name.setdefault(base, []).append(entry)
             elif tail:
                 self._by_suffix.setdefault(tail, []).append(entry)
@@ -209,7 +210,7 @@ NOT_BINARY_EXTENSIONS = frozenset(
     csr ttf otf woff woff2 pfb afm enc cmap desktop service socket timer target mount path rules policy
     typelib gir mk am in m4 ac cmake pc la a o tex sty cls bib csv tsv sql db sqlite ipynb lua php phar
     properties gradle kt swift dart ex exs erl hrl hs ml mli vb cs fs resx xaml pdf ps eps dvi info man 1 2 3
-    4 5 6 7 8 9 gz tmpl template tpl j2 jinja ejs hbs mustache diff patch rej orig bak swp log pid lockb""".split()
+    4 5 6 7 8 9 gz tmpl template tpl j2 jinja ejs hbs mustache diff patch rej orig bak swp log pid lockb""".split()  # noqa: SIM905
 )
 
 
@@ -324,6 +325,7 @@ class FileTree(ABC):
             if info is not None and info.kind == SYMLINK and (pending or follow_last):
                 hops += 1
                 if hops > MAX_SYMLINK_HOPS:
+                    self.warn(path, "too many levels of symbolic links (symlink loop)")
                     raise FileTreeError(f"{display_path(path)}: too many levels of symbolic links (loop)")
                 target = info.link or ""
                 if target.startswith("/"):
@@ -381,6 +383,9 @@ class FileTree(ABC):
 
     def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
         """A whole file's content; FileTooLarge when it is larger than ``limit`` bytes."""
+        info = self.stat(path)
+        if info is not None and info.kind == FILE and info.size > limit:  # refuse before reading anything
+            raise FileTooLarge(f"{display_path(path)}: {info.size} bytes, larger than the {limit}-byte read limit")
         with self.open(path) as fh:
             data = fh.read(limit + 1)
         if len(data) > limit:
@@ -405,11 +410,23 @@ class FileTree(ABC):
         self, matcher: PathMatcher, executables: bool = False
     ) -> Iterator[tuple[FileInfo, list[object]]]:
         """Regular files a glob of ``matcher`` claims (with the values matched), plus, when ``executables``,
-        files with an execute bit that may be programs (with an empty list). Trees may do this faster."""
-        for info in self.files():
+        files with an execute bit that may be programs (with an empty list). Trees may do this faster.
+        A claimed path that is a device, FIFO or socket is not yielded but recorded as a warning."""
+        for entry in self.entries():
+            if entry.kind == FILE:
+                info = entry
+            elif entry.kind == HARDLINK:
+                target = self._hardlink_target(entry)
+                if target is None or target.kind != FILE:
+                    continue
+                info = target
+            else:
+                if entry.kind == OTHER and matcher.quick(entry.name, _parent_name(entry.path)) \
+                        and matcher.match(entry.path):
+                    self.warn(entry.path, "not a regular file (device, FIFO or socket); not read")
+                continue
             name = info.name
-            parent = info.path.rsplit("/", 2)[-2] if info.path.count("/") > 1 else ""
-            hits = matcher.match(info.path) if matcher.quick(name, parent) else []
+            hits = matcher.match(info.path) if matcher.quick(name, _parent_name(info.path)) else []
             if hits or (executables and info.is_executable and maybe_binary(name)):
                 yield info, hits
 
@@ -430,6 +447,11 @@ class FileTree(ABC):
         """The layer a file came from (None outside images)."""
         info = self.stat(path)
         return info.layer if info else None
+
+
+def _parent_name(path: str) -> str:
+    """The name of the directory holding ``path`` ('' at the top)."""
+    return path.rsplit("/", 2)[-2] if path.count("/") > 1 else ""
 
 
 def first_existing(tree: FileTree, paths: Iterable[str]) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import posixpath
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from threatstryker.sources.filetree import FileTreeError, bounded_reader, normpath
-from threatstryker.sources.layered import LayerBlob, LayeredTree
+from threatstryker.sources.layered import LayerBlob, LayeredTree, tar_end_problem
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -39,29 +38,37 @@ class _Store:
         self.workdir = workdir
         self._members: dict[str, tarfile.TarInfo] = {}
         self._fh: BinaryIO | None = None
+        self._blob_count = 0
         if os.path.isdir(path):
             self.is_dir = True
+            self.truncated = ""
             return
         self.is_dir = False
         fh: BinaryIO = open(path, "rb")  # noqa: SIM115 - kept open for the tree's life
         magic = fh.read(4)
         fh.seek(0)
+        self.truncated = ""
         if magic[:2] == GZIP_MAGIC or magic == ZSTD_MAGIC:
             fh.close()
             plain = os.path.join(workdir, "outer.tar")
-            _decompress_file(path, plain, magic)
+            self.truncated = _decompress_file(path, plain, magic)
             fh = open(plain, "rb")  # noqa: SIM115
         self._fh = fh
+        self._size = os.fstat(fh.fileno()).st_size
         try:
-            with tarfile.open(fileobj=bounded_reader(fh, 0, os.fstat(fh.fileno()).st_size), mode="r:") as tar:
+            reader = bounded_reader(fh, 0, self._size)
+            with tarfile.open(fileobj=reader, mode="r:") as tar:
                 for m in tar:
                     self._members[normpath(m.name)] = m
+                    if m.isreg() and m.offset_data + m.size > self._size:
+                        self.truncated = f"{m.name} is cut short"
+                if not self.truncated:
+                    self.truncated = tar_end_problem(reader, tar.offset, self._size)
         except (tarfile.TarError, EOFError, OSError) as exc:
             if not self._members:
+                fh.close()
                 raise FileTreeError(f"{path}: not a readable tar archive ({exc})") from exc
-            self.truncated = str(exc)
-        else:
-            self.truncated = ""
+            self.truncated = self.truncated or str(exc)
 
     def _member(self, name: str) -> tarfile.TarInfo | None:
         m = self._members.get(normpath(name))
@@ -94,7 +101,9 @@ class _Store:
                     raise FileTreeError(f"{self.path}: {name} is missing")
                 data = bounded_reader(self._fh, m.offset_data, m.size).read()
             return json.loads(data)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise FileTreeError(f"{self.path}: cannot read {name} ({exc.strerror or exc})") from exc
+        except ValueError as exc:
             raise FileTreeError(f"{self.path}: {name} is not valid JSON ({exc})") from exc
 
     def blob(self, name: str, layer_id: str) -> LayerBlob:
@@ -106,11 +115,14 @@ class _Store:
             m = self._member(name)
             if m is None or self._fh is None:
                 raise FileTreeError(f"{self.path}: layer {name} is missing")
-            fh, start, size = self._fh, m.offset_data, m.size
+            # a member cut short by a truncated archive: only the bytes that are there
+            fh, start, size = self._fh, m.offset_data, max(0, min(m.size, self._size - m.offset_data))
         fh.seek(start)
         magic = fh.read(4)
         if magic[:2] == GZIP_MAGIC or magic == ZSTD_MAGIC:
-            out_path = os.path.join(self.workdir, layer_id.replace(":", "_") + ".tar")
+            # numbered: an image may hold the same layer (same diff id) more than once
+            self._blob_count += 1
+            out_path = os.path.join(self.workdir, f"layer-{self._blob_count}.tar")
             err = _decompress_stream(bounded_reader(fh, start, size), out_path, magic)
             if self.is_dir:
                 fh.close()
@@ -130,33 +142,56 @@ class _Store:
             self._fh.close()
 
 
-def _decompress_file(src: str, dst: str, magic: bytes) -> None:
+def _decompress_file(src: str, dst: str, magic: bytes) -> str:
+    """Decompress a whole file; returns '' or the error that cut it short (raises when nothing came out)."""
     with open(src, "rb") as fh:
         err = _decompress_stream(fh, dst, magic)
     if err and os.path.getsize(dst) == 0:
         raise FileTreeError(f"{src}: cannot decompress ({err})")
+    return err
 
 
 def _decompress_stream(src: BinaryIO, dst: str, magic: bytes) -> str:
-    """Decompress gzip or zstd into ``dst``; returns '' or the error that cut the stream short."""
-    with open(dst, "wb") as out:
-        try:
-            if magic == ZSTD_MAGIC:
-                import zstandard
+    """Decompress gzip or zstd into ``dst``; returns '' or the error that cut the stream short.
 
-                reader = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True)
-            else:
-                reader = gzip.GzipFile(fileobj=src, mode="rb")
-            with reader:
-                while True:
-                    chunk = reader.read(_CHUNK)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-        except (EOFError, OSError, zlib.error, ValueError) as exc:
-            return f"compressed stream is corrupt or truncated: {exc}"
-        except Exception as exc:  # zstandard.ZstdError
-            return f"compressed stream is corrupt or truncated: {exc}"
+    Incremental (a decompressor object fed chunk by chunk), so that everything before the point where a
+    truncated or corrupt stream breaks is kept: a file reader would drop the whole chunk it was reading.
+    Concatenated gzip members and zstd frames follow one another; zero padding after the last is ignored.
+    """
+    if magic == ZSTD_MAGIC:
+        import zstandard
+
+        def new() -> Any:
+            return zstandard.ZstdDecompressor().decompressobj()
+    else:
+
+        def new() -> Any:
+            return zlib.decompressobj(wbits=31)
+
+    obj = new()
+    fed = False  # the current member/frame has been given input
+    done = 0  # members/frames decompressed whole
+    with open(dst, "wb") as out:
+        while True:
+            chunk = src.read(_CHUNK)
+            if not chunk:
+                break
+            while chunk:
+                if not fed and done and chunk.count(0) == len(chunk):
+                    chunk = b""  # padding after the last member
+                    break
+                fed = True
+                try:
+                    out.write(obj.decompress(chunk))
+                except Exception as exc:  # zlib.error, zstandard.ZstdError
+                    return f"compressed stream is corrupt or truncated: {exc}"
+                if obj.eof:
+                    chunk = obj.unused_data
+                    obj, fed, done = new(), False, done + 1
+                else:
+                    chunk = b""
+    if fed or not done:
+        return "compressed stream is truncated (it ends before its end marker)"
     return ""
 
 
@@ -197,6 +232,9 @@ class ImageArchive:
 
     def _docker_manifest(self, reference: str | None) -> tuple[ImageMeta, list[str]]:
         if not self.store.exists("manifest.json"):
+            if self.store.truncated:
+                raise FileTreeError(f"{self.store.path}: archive is truncated or corrupt "
+                                    f"({self.store.truncated}) and has no manifest.json")
             raise FileTreeError(f"{self.store.path}: no manifest.json (not a docker save archive)")
         manifest = self.store.read_json("manifest.json")
         if not isinstance(manifest, list) or not manifest:
@@ -222,6 +260,9 @@ class ImageArchive:
 
     def _oci_manifest(self, reference: str | None) -> tuple[ImageMeta, list[str]]:
         if not self.store.exists("index.json"):
+            if self.store.truncated:
+                raise FileTreeError(f"{self.store.path}: archive is truncated or corrupt "
+                                    f"({self.store.truncated}) and has no index.json")
             raise FileTreeError(f"{self.store.path}: no index.json (not an OCI image layout)")
         index = self.store.read_json("index.json")
         manifest, tags = self._pick_manifest(index, reference, depth=0)

@@ -28,7 +28,8 @@ OPAQUE_MARKER = ".wh..wh..opq"
 
 @dataclass(slots=True)
 class TarEntry(FileInfo):
-    """A FileInfo that also knows where its bytes lie: layer index and offset in that layer's tar."""
+    """A FileInfo that also knows where its bytes lie: the index of the layer whose tar holds them (for a hard
+    link to a file of a lower layer, that lower layer) and their offset in that tar."""
 
     layer_index: int = 0
     offset: int = 0
@@ -54,6 +55,23 @@ class LayerView:
     deleted: set[str] = field(default_factory=set)
     opaque_dirs: set[str] = field(default_factory=set)
     complete: bool = True
+
+
+def tar_end_problem(fh: BinaryIO, offset: int, size: int) -> str:
+    """Why a tar whose member walk stopped at ``offset`` did not end cleanly ('' when it did).
+
+    A whole tar ends with zero blocks there (or, tolerated, with nothing at all); a partial block or a
+    block that is not zeros means a truncated or corrupt header that tarfile skipped without a word.
+    """
+    if offset >= size:
+        return ""
+    fh.seek(offset)
+    block = fh.read(512)
+    if len(block) < 512:
+        return f"cut short inside a header at byte {offset}"
+    if block.count(0) != len(block):
+        return f"unreadable header at byte {offset}"
+    return ""
 
 
 def _member_kind(m: tarfile.TarInfo) -> str:
@@ -85,21 +103,43 @@ class LayeredTree(FileTree):
             self.layers.append(view)
             self._apply(view)
 
+    # -- layer history --------------------------------------------------------------------------------
+    def history(self, path: str) -> list[TarEntry]:
+        """Every version of ``path`` the layers wrote since it was last deleted, bottom first.
+
+        The last item is the version the squashed view shows; empty when the path is absent. A version
+        whose layer deleted ``path`` (or one of its directories) before writing it starts a new history.
+        """
+        path = normpath(path)
+        versions: list[TarEntry] = []
+        for view in self.layers:
+            if _hides(view, path):
+                versions = []
+            entry = view.entries.get(path)
+            if entry is not None:
+                versions.append(entry)
+        return versions if path in self._entries else []
+
     # -- indexing -------------------------------------------------------------------------------------
     def _index_layer(self, index: int, blob: LayerBlob) -> LayerView:
         view = LayerView(blob.layer_id)
         reader = bounded_reader(blob.fh, blob.start, blob.size)
         count = 0
+        problem = ""
         try:
             with tarfile.open(fileobj=reader, mode="r:", errorlevel=1) as tar:
                 for member in tar:
                     count += 1
                     self._add_member(index, blob, view, member)
+                # tarfile ends silently on a cut or garbled header: check what lies where the walk stopped
+                problem = tar_end_problem(reader, tar.offset, blob.size)
         except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeError) as exc:
+            problem = str(exc) or type(exc).__name__
+        if problem:
             view.complete = False
             self.partial = True
             what = blob.origin or blob.layer_id
-            self.warn(what, f"layer is corrupt or truncated after {count} entries ({exc}); kept what was read")
+            self.warn(what, f"layer is corrupt or truncated after {count} entries ({problem}); kept what was read")
         return view
 
     def _add_member(self, index: int, blob: LayerBlob, view: LayerView, m: tarfile.TarInfo) -> None:
@@ -118,12 +158,16 @@ class LayeredTree(FileTree):
             view.deleted.add(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
             return
         if m.islnk():
-            target = view.entries.get(normpath(m.linkname))
+            # the target is in this layer, or (allowed, if rare) in the layers below it: self._entries holds
+            # their squashed view, since this layer is applied only once it is indexed
+            link = normpath(m.linkname)
+            target = view.entries.get(link) or self._entries.get(link)
             if target is None or target.kind != FILE:
-                self.warn(path, f"hard link to {m.linkname!r}, which is not a file in this layer")
+                self.warn(path, f"hard link to {m.linkname!r}, which is not a file of this image")
                 return
-            entry = TarEntry(path, FILE, target.size, m.mode & 0o7777, m.uid, m.gid, None, blob.layer_id,
-                             index, target.offset)
+            # one inode: mode and owner are the target's (writers differ in what they put in a link header)
+            entry = TarEntry(path, FILE, target.size, target.mode, target.uid, target.gid, None, blob.layer_id,
+                             target.layer_index, target.offset)
         else:
             kind = _member_kind(m)
             entry = TarEntry(path, kind, m.size if kind == FILE else 0, m.mode & 0o7777, m.uid, m.gid,
@@ -205,3 +249,16 @@ class LayeredTree(FileTree):
             if id(blob.fh) not in seen:
                 seen.add(id(blob.fh))
                 blob.fh.close()
+
+
+def _hides(view: LayerView, path: str) -> bool:
+    """True when the layer deletes ``path`` from the layers below it (whiteout or opaque directory)."""
+    probe = path
+    while probe != "/":
+        if probe in view.deleted:
+            return True
+        parent = posixpath.dirname(probe)
+        if parent in view.opaque_dirs:
+            return True
+        probe = parent
+    return False

@@ -81,7 +81,8 @@ def detect_scheme(path: str) -> str:
         with open(path, "rb") as fh:
             head = fh.read(4096).lstrip()
         if head[:1] == b"{":
-            json.loads(open(path, "rb").read())
+            with open(path, "rb") as fh:
+                json.load(fh)
             return "sbom"
     except (OSError, ValueError):
         pass
@@ -95,7 +96,10 @@ def open_target(
 ) -> OpenedTarget:
     """Open a target reference; raises TargetError (one line) when the target itself cannot be opened."""
     scheme, path = split_target(ref)
-    if scheme != "container" and not os.path.exists(path):
+    file_path, reference = path, None
+    if scheme in ("docker-archive", "oci-dir", "oci-archive"):
+        file_path, reference = _split_reference(path)
+    if scheme != "container" and not os.path.exists(file_path):
         raise TargetError(f"{ref}: no such file or directory")
     info = TargetInfo(scheme=scheme, path=path, name=path)
     try:
@@ -115,9 +119,6 @@ def open_target(
             return OpenedTarget(info, DirTree(root, skip=PSEUDO_ROOT_DIRS, exclude=exclude,
                                               cross_mounts=cross_mounts))
         if scheme in ("docker-archive", "oci-dir", "oci-archive"):
-            file_path, reference = path, None
-            if not os.path.exists(path) and ":" in path:
-                file_path, _, reference = path.rpartition(":")
             kind = "docker-archive" if scheme == "docker-archive" else "oci"
             image = ImageArchive(file_path, kind, reference)
             info.image_id = image.meta.image_id or None
@@ -135,6 +136,18 @@ def open_target(
     except OSError as exc:
         raise TargetError(f"{ref}: {exc.strerror or exc}") from exc
     raise TargetError(f"{ref}: unknown target scheme {scheme!r}")
+
+
+def _split_reference(path: str) -> tuple[str, str | None]:
+    """'FILE' or 'FILE:REFERENCE' (a tag such as localhost/app:1.0, itself holding colons) of an image."""
+    if os.path.exists(path):
+        return path, None
+    at = path.find(":")
+    while at != -1:
+        if os.path.exists(path[:at]):
+            return path[:at], path[at + 1 :] or None
+        at = path.find(":", at + 1)
+    return path, None
 
 
 def _container_name(pid: str) -> str:
