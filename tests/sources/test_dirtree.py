@@ -334,3 +334,11 @@ def test_rootfs_scheme_skips_proc_sys_dev(tmp_path: Path) -> None:
     assert sorted(loc.path for p in found for loc in p.locations if p.name == "alpha") == [
         f"{d}/junk/var/lib/dpkg/status" for d in sorted(PSEUDO_ROOT_DIRS)
     ]
+
+
+def test_exclude_prunes_directories_and_files(tmp_path: Path) -> None:
+    for rel in ("keep/a.txt", "skipme/deep/b.txt", "other/c.txt", "other/d.log"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    tree = DirTree(str(tmp_path), exclude=["/skipme/**", "/other/c.txt", "**/*.log"])
+    assert sorted(i.path for i in tree.files()) == ["/keep/a.txt"]

@@ -49,7 +49,14 @@ class DirTree(FileTree):
         self._root_dev = st.st_dev
         self.skip = {s.rstrip("/") or "/" for s in skip}
         self.cross_mounts = cross_mounts
-        excl = list(exclude)
+        excl: list[str] = []
+        for pattern in exclude:
+            # "/a/b/**" and "/a/b" leave out a whole directory: pruned by the walk, no per-file matching
+            prefix = pattern.removesuffix("/**").rstrip("/")
+            if prefix.startswith("/") and not any(ch in prefix for ch in "*?["):
+                self.skip.add(prefix or "/")
+            else:
+                excl.append(pattern)
         self._exclude = PathMatcher((p, p) for p in excl) if excl else None
 
     def host_path(self, path: str) -> str:
@@ -95,7 +102,7 @@ class DirTree(FileTree):
                 subdirs: list[tuple[str, str]] = []
                 for entry in it:
                     cpath = (dpath.rstrip("/") + "/" + entry.name) if dpath != "/" else "/" + entry.name
-                    if self._exclude is not None and self._exclude.match(cpath):
+                    if cpath in self.skip or (self._exclude is not None and self._exclude.match(cpath)):
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)
@@ -128,6 +135,7 @@ class DirTree(FileTree):
         stack: list[tuple[str, str, str]] = [("/", self.root, "")]
         quick = matcher.quick
         exclude = self._exclude
+        skip = self.skip
         while stack:
             dpath, dhost, dname = stack.pop()
             try:
@@ -144,7 +152,7 @@ class DirTree(FileTree):
                 for entry in it:
                     name = entry.name
                     cpath = prefix + name
-                    if exclude is not None and exclude.match(cpath):
+                    if cpath in skip or (exclude is not None and exclude.match(cpath)):
                         continue
                     try:
                         if entry.is_dir(follow_symlinks=False):
