@@ -477,7 +477,7 @@ def test_empty_and_malformed_pipfile_lock(tmp_path, content):
 
 def test_cataloger_declares_its_parsers():
     declared = {p.glob for p in pycat.CATALOGER.parsers if p.declared}
-    assert declared == {"**/requirements*.txt", "**/requirements/*.txt", "**/poetry.lock", "**/Pipfile.lock",
+    assert declared == {"**/*requirements*.txt", "**/requirements/*.txt", "**/poetry.lock", "**/Pipfile.lock",
                         "**/uv.lock", "**/pdm.lock"}
     assert pycat.CATALOGER.name == "python"
 
@@ -486,3 +486,13 @@ def test_markers_are_kept_not_evaluated():
     # a marker false for the scanning interpreter still lists the package: the target is not this host
     req, version = pycat.pinned('legacy==1.0 ; python_version < "3"')
     assert version == "1.0" and req is not None and str(req.marker) == 'python_version < "3"'
+
+
+def test_any_requirements_txt_name_is_claimed(tmp_path: Path) -> None:
+    write(tmp_path / "p/dev-requirements.txt", "flake8==5.0.4\n")
+    write(tmp_path / "p/build-requirements.txt", "mypy==1.11.2; python_version >= '3.8'\n")
+    write(tmp_path / "p/requirements-test.txt", "pytest==8.0.0\n")
+    write(tmp_path / "p/notes.txt", "black==23.3.0\n")
+    sbom = catalog_dir(tmp_path, "python")
+    assert sorted((p.name, p.version) for p in sbom.packages) == [
+        ("flake8", "5.0.4"), ("mypy", "1.11.2"), ("pytest", "8.0.0")]

@@ -250,7 +250,7 @@ def _include_target(ctx: ParseContext, base: str, ref: str) -> str | None:
 def _claimed_by_glob(path: str) -> bool:
     """True for files this cataloger parses on its own (so an include need not be followed)."""
     name = posixpath.basename(path)
-    return (name.startswith("requirements") and name.endswith(".txt")) or (
+    return ("requirements" in name and name.endswith(".txt")) or (
         posixpath.basename(posixpath.dirname(path)) == "requirements" and name.endswith(".txt")
     )
 
@@ -536,7 +536,7 @@ CATALOGER = Cataloger(
         Parser("**/*.egg/EGG-INFO/PKG-INFO", parse_metadata_file, INSTALLED),
         Parser("**/*.egg", parse_egg_zip, INSTALLED),
         Parser("**/_vendor/vendor.txt", parse_vendor_txt, VENDORED),
-        Parser("**/requirements*.txt", parse_requirements, REQUIREMENTS, declared=True),
+        Parser("**/*requirements*.txt", parse_requirements, REQUIREMENTS, declared=True),
         Parser("**/requirements/*.txt", parse_requirements_dir, REQUIREMENTS, declared=True),
         Parser("**/poetry.lock", parse_poetry_lock, "python-poetry-lock", declared=True),
         Parser("**/Pipfile.lock", parse_pipfile_lock, "python-pipfile-lock", declared=True),
