@@ -428,3 +428,60 @@ def test_manifest_and_license_parsing() -> None:
         ["EPL-2.0 OR GPL-2.0", "EPL-1.0"]
     assert parse_properties("a\\u0041=b\\tc\n! comment\nkey value with spaces\n") == \
         {"aA": "b\tc", "key": "value with spaces"}
+
+
+# -- zip layouts the archive reader must handle ------------------------------------------------------------
+
+
+def test_executable_zip64_jar_with_launch_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A "fully executable" jar (a shell script in front, as Spring Boot writes them) in zip64 form, holding a
+    deflated nested jar larger than the in-memory cap and read in 1 MiB pieces from a temporary file."""
+    from tests.sbom.catalogers.test_zipindex import to_zip64
+
+    blob = os.urandom(1536 * 1024) + bytes(1024 * 1024)
+    lib = zip_bytes({**pom_properties("com.example", "lib", "2.1"), "blob.bin": blob}, compression=zipfile.ZIP_STORED)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nMain-Class: org.example.Main\r\n\r\n")
+        for name, data in pom_properties("com.example", "boot-app", "3.0").items():
+            z.writestr(name, data)
+        z.writestr("BOOT-INF/lib/lib-2.1.jar", lib)  # deflated: zeros compress, random bytes do not
+    script = b"#!/bin/bash\n# launch script\nexec java -jar \"$0\" \"$@\"\nexit 0\n" + b"#" * 4000 + b"\n"
+    write(tmp_path / "boot-app-3.0.jar", script + to_zip64(buf.getvalue()))
+    for in_memory in (java.MAX_IN_MEMORY, 64):
+        monkeypatch.setattr(java, "MAX_IN_MEMORY", in_memory)
+        sbom = catalog_dir(tmp_path, "java")
+        assert sbom.warnings == []
+        assert {(p.name, p.version, p.locations[0].path) for p in sbom.packages} == {
+            ("com.example:boot-app", "3.0", "/boot-app-3.0.jar"),
+            ("com.example:lib", "2.1", "/boot-app-3.0.jar:BOOT-INF/lib/lib-2.1.jar"),
+        }
+
+
+def test_only_wanted_entries_are_decoded_yet_none_is_missed(tmp_path: Path) -> None:
+    """The reader skips undecoded the ASCII names that cannot interest the scan; a non-ASCII name still
+    reaches the exact tests: "\u212a" (KELVIN SIGN) lower-cases to "k", so "x.\u212aAR" is a .kar archive
+    for the scan, as it was when zipfile listed every entry."""
+    inner = zip_bytes(pom_properties("com.example", "kelvin", "1.0"))
+    files = {**pom_properties("com.example", "outer", "1.0"), "plugins/x-1.0.\u212aAR": inner,
+             **{f"org/example/C{n}.class": b"\xca\xfe\xba\xbe" for n in range(2000)}}
+    write(tmp_path / "outer-1.0.jar", zip_bytes(files))
+    sbom = catalog_dir(tmp_path, "java")
+    assert sbom.warnings == []
+    assert {p.name for p in sbom.packages} == {"com.example:outer", "com.example:kelvin"}
+    for name in ("x.\u212aAR", "META-INF/MANIFEST.MF", "meta-inf/manifest.mf", "a/pom.xml", "a/pom.properties",
+                 "lib/A.JAR", "x.Hpi", "org/C.class", "META-INF/", "pom.xml.sha1", "\u0131.jar"):
+        if java._wanted(name) and name.isascii():  # the pre-filter's promise, on both sides of the line
+            assert name.lower().encode().endswith(java._WANTED_SUFFIXES), name
+
+
+def test_encrypted_pom_is_a_warning(tmp_path: Path) -> None:
+    data = bytearray(zip_bytes(pom_properties("com.example", "sealed", "1.0")))
+    name = b"META-INF/maven/com.example/sealed/pom.properties"
+    at = data.index(name, data.index(b"PK\x01\x02"))  # the name in the central directory
+    data[at - 46 + 8] |= 0x1  # general purpose flag bit 0: encrypted
+    write(tmp_path / "sealed-1.0.jar", bytes(data))
+    sbom = catalog_dir(tmp_path, "java")
+    assert [(p.name, p.version) for p in sbom.packages] == [("sealed", "1.0")]  # named by its file name
+    assert [w.reason for w in sbom.warnings] == [
+        f"java-archive: cannot read {name.decode()} (UnsupportedZipError: {name.decode()} is encrypted)"]

@@ -2,8 +2,9 @@
 
 Inside an archive every ``META-INF/maven/G/A/pom.properties`` is a package (a fat jar holds many); the
 archive itself is named by the pom.properties that describes it or else by its MANIFEST.MF and file name.
-Archives are read through ``zipfile`` with a cap on the uncompressed bytes read per top-level archive, a
-nesting depth bound, and a compression-ratio check before a nested archive is opened (zip bombs).
+Archives are read through ``_zipindex`` (only the central directory entries named like a manifest, a pom or
+an archive are looked at) with a cap on the uncompressed bytes read per top-level archive, a nesting depth
+bound, and a compression-ratio check before a nested archive is opened (zip bombs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import posixpath
 import re
 import struct
 import tempfile
-import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from xml.etree import ElementTree
 
 from threatstryker.model import Location, Package
 from threatstryker.sbom.cataloger import Cataloger, ParseContext, ParseError, Parser, purl
+from threatstryker.sbom.catalogers._zipindex import ZipEntry, ZipIndexError, ZipReader
 from threatstryker.sources.filetree import FileInfo
 
 ARCHIVE_EXTENSIONS = (".jar", ".war", ".ear", ".par", ".jpi", ".hpi", ".kar")
@@ -74,9 +75,30 @@ class _TooLarge(Exception):
 
 
 _READ_ERRORS = (
-    zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, ValueError, NotImplementedError,
-    struct.error, _TooLarge,
+    ZipIndexError, zlib.error, EOFError, OSError, RuntimeError, ValueError, NotImplementedError, struct.error,
+    _TooLarge,
 )
+_MANIFEST = "META-INF/MANIFEST.MF"
+_POM_TAILS = ("pom.properties", "pom.properties\n", "pom.xml")  # "$" of _POM_PROPERTIES also matches before "\n"
+
+
+def _wanted(name: str) -> bool:
+    """Whether _ArchiveScan.scan may look at an entry: every name it tests (a manifest, a pom.properties and
+    the pom.xml beside it, a nested archive) passes; the tests there stay exact. ``upper()`` never shortens
+    a string, so a name longer than the manifest's cannot upper-case to it."""
+    return (name.endswith(_POM_TAILS) or name.lower().endswith(ARCHIVE_EXTENSIONS)
+            or (len(name) <= len(_MANIFEST) and name.upper() == _MANIFEST))
+
+
+#: Every ASCII name _wanted accepts ends, once lower-cased, with one of these: ZipReader.entries skips the
+#: others (most entries of a jar are classes) without decoding them or calling _wanted.
+_WANTED_SUFFIXES = tuple(s.lower().encode() for s in (*ARCHIVE_EXTENSIONS, *_POM_TAILS, _MANIFEST))
+
+
+def _open_zip(stream: BinaryIO) -> tuple[ZipReader, list[ZipEntry]]:
+    """An archive's reader and the entries _ArchiveScan looks at (damage in the directory raises here)."""
+    reader = ZipReader(stream)
+    return reader, list(reader.entries(_wanted, _WANTED_SUFFIXES))
 
 
 # --- small text formats ---------------------------------------------------------------------------------
@@ -312,30 +334,31 @@ class _ArchiveScan:
             raise _BudgetSpent
         self.left -= n
 
-    def read(self, zf: zipfile.ZipFile, zi: zipfile.ZipInfo, limit: int) -> bytes:
+    def read(self, zf: ZipReader, zi: ZipEntry, limit: int) -> bytes:
         if zi.file_size > limit:
-            raise _TooLarge(f"{zi.filename} is {zi.file_size} bytes uncompressed (cap {limit})")
-        with zf.open(zi) as fh:
+            raise _TooLarge(f"{zi.name} is {zi.file_size} bytes uncompressed (cap {limit})")
+        with zf.open(zi, limit) as fh:
             data = fh.read(limit + 1)
         if len(data) > limit:
-            raise _TooLarge(f"{zi.filename} is larger than {limit} bytes")
+            raise _TooLarge(f"{zi.name} is larger than {limit} bytes")
         self.take(len(data))
         return data
 
-    def read_text(self, zf: zipfile.ZipFile, zi: zipfile.ZipInfo, inner: str | None) -> str | None:
+    def read_text(self, zf: ZipReader, zi: ZipEntry, inner: str | None) -> str | None:
         try:
             return self.read(zf, zi, MAX_META).decode("utf-8", "replace")
         except _READ_ERRORS as exc:
-            self.ctx.warn(self.where(inner), f"java-archive: cannot read {zi.filename} ({_why(exc)})")
+            self.ctx.warn(self.where(inner), f"java-archive: cannot read {zi.name} ({_why(exc)})")
             return None
 
-    def scan(self, zf: zipfile.ZipFile, inner: str | None, filename: str, depth: int) -> None:
-        entries = {zi.filename: zi for zi in zf.infolist() if not zi.is_dir()}
+    def scan(self, zf: ZipReader, listed: list[ZipEntry], inner: str | None, filename: str, depth: int) -> None:
+        """``listed``: the entries of ``zf`` that _wanted accepts, in central directory order."""
+        entries = {zi.name: zi for zi in listed if not zi.is_dir}
         manifest: dict[str, str] = {}
         poms: list[_Pom] = []
-        nested: list[zipfile.ZipInfo] = []
+        nested: list[ZipEntry] = []
         for name, zi in entries.items():
-            if name.upper() == "META-INF/MANIFEST.MF":
+            if name.upper() == _MANIFEST:
                 text = self.read_text(zf, zi, inner)
                 manifest = parse_manifest(text) if text else {}
             elif _POM_PROPERTIES.search(name):
@@ -349,17 +372,16 @@ class _ArchiveScan:
         for zi in nested:
             self.nested(zf, zi, inner, depth + 1)
 
-    def pom(self, zf: zipfile.ZipFile, zi: zipfile.ZipInfo, entries: dict[str, zipfile.ZipInfo],
-            inner: str | None) -> _Pom | None:
+    def pom(self, zf: ZipReader, zi: ZipEntry, entries: dict[str, ZipEntry], inner: str | None) -> _Pom | None:
         text = self.read_text(zf, zi, inner)
         props = parse_properties(text or "")
         artifact, version = props.get("artifactId", "").strip(), props.get("version", "").strip()
         if not artifact or not version:
             if text is not None:
-                self.ctx.warn(self.where(inner), f"java-archive: {zi.filename} has no artifactId or version")
+                self.ctx.warn(self.where(inner), f"java-archive: {zi.name} has no artifactId or version")
             return None
-        pom = _Pom(props.get("groupId", "").strip(), artifact, version, zi.filename)
-        xml_info = entries.get(zi.filename[: -len("pom.properties")] + "pom.xml")
+        pom = _Pom(props.get("groupId", "").strip(), artifact, version, zi.name)
+        xml_info = entries.get(zi.name[: -len("pom.properties")] + "pom.xml")
         if xml_info is not None:
             xml = self.read_text(zf, xml_info, inner)
             if xml:
@@ -367,8 +389,8 @@ class _ArchiveScan:
                     pom.licenses = pom_licenses(_parse_xml(xml))
         return pom
 
-    def nested(self, zf: zipfile.ZipFile, zi: zipfile.ZipInfo, inner: str | None, depth: int) -> None:
-        child = f"{inner}:{zi.filename}" if inner else zi.filename
+    def nested(self, zf: ZipReader, zi: ZipEntry, inner: str | None, depth: int) -> None:
+        child = f"{inner}:{zi.name}" if inner else zi.name
         path = self.where(child)
         if depth > MAX_DEPTH:
             self.ctx.warn(path, f"java-archive: nested more than {MAX_DEPTH} archives deep; not opened")
@@ -387,19 +409,18 @@ class _ArchiveScan:
             return
         with stream:
             try:
-                inner_zip = zipfile.ZipFile(stream)
+                inner_zip, listed = _open_zip(stream)
             except _READ_ERRORS as exc:
                 self.ctx.warn(path, f"java-archive: not a readable zip archive ({_why(exc)})")
                 return
-            with inner_zip:
-                self.scan(inner_zip, child, posixpath.basename(zi.filename), depth)
+            self.scan(inner_zip, listed, child, posixpath.basename(zi.name), depth)
 
-    def extract(self, zf: zipfile.ZipFile, zi: zipfile.ZipInfo) -> BinaryIO:
+    def extract(self, zf: ZipReader, zi: ZipEntry) -> BinaryIO:
         if zi.file_size <= MAX_IN_MEMORY:
             return io.BytesIO(self.read(zf, zi, MAX_IN_MEMORY))
         tmp = tempfile.TemporaryFile(prefix="threatstryker-jar-")  # noqa: SIM115 - returned to the caller
         try:
-            with zf.open(zi) as src:
+            with zf.open(zi, MAX_NESTED) as src:
                 while chunk := src.read(1024 * 1024):
                     self.take(len(chunk))
                     tmp.write(chunk)
@@ -419,14 +440,13 @@ def parse_archive(ctx: ParseContext, info: FileInfo) -> list[Package]:
     scan = _ArchiveScan(ctx, info)
     with ctx.tree.open(info.path) as stream:
         try:
-            zf = zipfile.ZipFile(stream)
+            zf, listed = _open_zip(stream)
         except _READ_ERRORS as exc:
             raise ParseError(f"not a readable zip archive ({_why(exc)})") from exc
-        with zf:
-            try:
-                scan.scan(zf, None, info.name, 0)
-            except _BudgetSpent:
-                ctx.warn(info.path, f"java-archive: stopped after reading {MAX_ARCHIVE_BYTES} uncompressed bytes")
+        try:
+            scan.scan(zf, listed, None, info.name, 0)
+        except _BudgetSpent:
+            ctx.warn(info.path, f"java-archive: stopped after reading {MAX_ARCHIVE_BYTES} uncompressed bytes")
     return scan.packages
 
 
