@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import cast
 
 from threatstryker import __version__
 from threatstryker.model import Location, Package, Sbom, TargetInfo
@@ -44,7 +45,8 @@ def catalog_tree(
             ctx.warn(target.ref, f"scan timed out after {timeout:g}s; results are partial")
             partial = True
             break
-        for cat, parser in hits:  # type: ignore[misc]
+        for hit in hits:
+            cat, parser = cast(tuple[Cataloger, Parser], hit)
             found = _run_parser(ctx, parser, info)
             by_cataloger[cat.name].extend(found)
             if found and isinstance(tree, LayeredTree):

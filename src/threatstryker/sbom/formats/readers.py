@@ -90,7 +90,7 @@ def _from_cyclonedx(items: list[Any], warnings: list[ScanWarning], origin: str) 
         i = 0
         while f"threatstryker:location:{i}:path" in props:
             layer = props.get(f"threatstryker:location:{i}:layer")
-            locs.append(Location(props[f"threatstryker:location:{i}:path"], layer))
+            locs.append(Location(str(props[f"threatstryker:location:{i}:path"]), layer))
             i += 1
         if not locs:
             for occ in (comp.get("evidence") or {}).get("occurrences") or []:
