@@ -35,6 +35,7 @@ run: $(STAMP)
 ## make test: sets everything up and runs the whole suite.
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src
 	$(VENV)/bin/pytest -q
 
 ## make bench: side-by-side benchmarks against named peers (syft, trivy); not tests.
