@@ -485,3 +485,33 @@ def test_encrypted_pom_is_a_warning(tmp_path: Path) -> None:
     assert [(p.name, p.version) for p in sbom.packages] == [("sealed", "1.0")]  # named by its file name
     assert [w.reason for w in sbom.warnings] == [
         f"java-archive: cannot read {name.decode()} (UnsupportedZipError: {name.decode()} is encrypted)"]
+
+
+def test_repository_layout_names_the_archive(tmp_path: Path) -> None:
+    # an old release whose manifest repeats the previous version: the Maven repository layout is authoritative
+    manifest = "Manifest-Version: 1.0\r\nImplementation-Title: beanutils\r\nImplementation-Version: 1.6\r\n\r\n"
+    write(tmp_path / ".m2/repository/commons-beanutils/commons-beanutils/1.7.0/commons-beanutils-1.7.0.jar",
+          zip_bytes({"org/apache/x.class": b"\xca\xfe"}, manifest=manifest))
+    write(tmp_path / ".m2/repository/org/apache-extras/beanshell/bsh/2.0b6/bsh-2.0b6.jar",
+          zip_bytes({}, manifest="Manifest-Version: 1.0\r\nImplementation-Version: 2.0b6 2016-02-05 05:16:19\r\n\r\n"))
+    # outside a repository layout: the file name's version wins over extra words in the manifest
+    write(tmp_path / "lib/jna-5.13.0.jar",
+          zip_bytes({}, manifest="Manifest-Version: 1.0\r\nImplementation-Version: 5.13.0 (b0)\r\n\r\n"))
+    write(tmp_path / "lib/noversion.jar",
+          zip_bytes({}, manifest="Manifest-Version: 1.0\r\nImplementation-Version: 2.1 (build 7)\r\n\r\n"))
+    pkgs = {(p.name, p.version) for p in catalog_dir(tmp_path, "java").packages}
+    assert pkgs == {("commons-beanutils:commons-beanutils", "1.7.0"), ("org.apache-extras.beanshell:bsh", "2.0b6"),
+                    ("jna", "5.13.0"), ("noversion", "2.1")}
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("/root/.m2/repository/org/apache/ant/ant/1.10.12/ant-1.10.12.jar", ("org.apache.ant", "ant", "1.10.12")),
+    ("/usr/share/maven-repo/junit/junit/4.x/junit-4.x.jar", ("junit", "junit", "4.x")),
+    ("/r/repository/g/a/1.0/a-1.0-sources.jar", ("g", "a", "1.0")),
+    ("/r/repository/a/1.0/a-1.0.jar", None),          # no group between the root and the artifact
+    ("/opt/app/lib/a/1.0/a-1.0.jar", None),           # not under a repository root
+    ("/r/repository/g/a/1.0/b-1.0.jar", None),        # file name does not repeat the artifact
+    ("/r/repository/g/a/1.0/a-1.01.jar", None),
+])
+def test_repository_coordinates(path: str, expected: tuple[str, str, str] | None) -> None:
+    assert java.repository_coordinates(path) == expected

@@ -260,7 +260,34 @@ def _same_version(pom: _Pom, manifest: dict[str, str]) -> bool:
     return pom.version in (manifest.get("Implementation-Version"), manifest.get("Bundle-Version"))
 
 
-def _archive_packages(filename: str, manifest: dict[str, str], poms: list[_Pom], loc: Location) -> list[Package]:
+#: Directory names under which archives are laid out as GROUP/PATH/ARTIFACT/VERSION/ARTIFACT-VERSION.jar
+_REPOSITORY_ROOTS = frozenset({"repository", "maven-repo", "maven2", "m2repo"})
+
+
+def repository_coordinates(path: str) -> tuple[str, str, str] | None:
+    """(group, artifact, version) of an archive stored in a Maven repository layout, else None.
+
+    ``~/.m2/repository/org/apache/ant/ant/1.10.12/ant-1.10.12.jar`` gives ("org.apache.ant", "ant", "1.10.12"):
+    the layout is written by Maven itself, so it names the artifact more reliably than a manifest does.
+    """
+    parts = path.strip("/").split("/")
+    if len(parts) < 5:
+        return None
+    filename, version, artifact = parts[-1], parts[-2], parts[-3]
+    if not filename.startswith(f"{artifact}-{version}"):
+        return None
+    rest = filename[len(artifact) + len(version) + 1:]
+    if not (rest.startswith(".") or rest.startswith("-")):
+        return None
+    roots = [i for i, comp in enumerate(parts[:-3]) if comp in _REPOSITORY_ROOTS]
+    if not roots or roots[-1] >= len(parts) - 4:
+        return None
+    group = ".".join(parts[roots[-1] + 1 : -3])
+    return group, artifact, version
+
+
+def _archive_packages(filename: str, manifest: dict[str, str], poms: list[_Pom], loc: Location,
+                      coords: tuple[str, str, str] | None = None) -> list[Package]:
     """Packages of one archive: one per pom.properties, plus the archive itself when none describes it."""
     stem = filename.rsplit(".", 1)[0]
     file_name, file_version = split_filename(filename)
@@ -282,7 +309,12 @@ def _archive_packages(filename: str, manifest: dict[str, str], poms: list[_Pom],
             pkg.metadata.update(_manifest_metadata(manifest))
         packages.append(pkg)
     if described is None:
-        pkg = _manifest_package(manifest, stem, file_name, file_version, loc)
+        if coords is not None:
+            pkg = maven_package(*coords, "java-archive", loc)
+            pkg.metadata.update(_manifest_metadata(manifest))
+            pkg.metadata["named_by"] = "repository-layout"
+        else:
+            pkg = _manifest_package(manifest, stem, file_name, file_version, loc)
         if all(p.purl != pkg.purl for p in packages):
             pkg.licenses = licenses
             packages.append(pkg)
@@ -298,14 +330,16 @@ def _manifest_package(manifest: dict[str, str], stem: str, file_name: str, file_
         artifact = title
     else:
         artifact = stem
-    version = (manifest.get("Implementation-Version") or file_version or manifest.get("Bundle-Version")
-               or manifest.get("Specification-Version") or "")
+    # the file name's version first: manifests of old releases often carry the previous release's number
+    # ("commons-beanutils-1.7.0.jar" says Implementation-Version 1.6) or extra words ("5.13.0 (b0)")
+    stated = (manifest.get("Implementation-Version") or manifest.get("Bundle-Version")
+              or manifest.get("Specification-Version") or "").split()
+    version = file_version or (stated[0] if stated else "")
     vendor_id = manifest.get("Implementation-Vendor-Id", "")
     group = vendor_id if re.fullmatch(r"[A-Za-z0-9_.\-]+", vendor_id) else ""
     pkg = maven_package(group, artifact, version, "java-archive", loc)
     pkg.metadata.update(_manifest_metadata(manifest))
-    pkg.metadata["named_by"] = "manifest" if manifest.get("Implementation-Version") or (
-        not file_version and manifest.get("Bundle-Version")) else "filename"
+    pkg.metadata["named_by"] = "filename" if file_version else "manifest"
     return pkg
 
 
@@ -368,7 +402,8 @@ class _ArchiveScan:
             elif name.lower().endswith(ARCHIVE_EXTENSIONS):
                 nested.append(zi)
         loc = self.ctx.location(self.info, inner)
-        self.packages.extend(_archive_packages(filename, manifest, poms, loc))
+        coords = repository_coordinates(self.info.path) if inner is None else None
+        self.packages.extend(_archive_packages(filename, manifest, poms, loc, coords))
         for zi in nested:
             self.nested(zf, zi, inner, depth + 1)
 
