@@ -451,3 +451,38 @@ def test_gomod_tokens_with_comments_and_raw_strings() -> None:
     mod = parse_gomod_text('module `example.com/raw`\nrequire example.com/a v1.0.0 // indirect; used by tests\n')
     assert mod.module == "example.com/raw"
     assert mod.requires == [("example.com/a", "v1.0.0", True)]
+
+
+@pytest.mark.parametrize("ldflags,expected", [
+    ("-s -w -X k8s.io/component-base/version.gitVersion=v1.28.15 -X k8s.io/x.gitCommit=abc", "v1.28.15"),
+    ("-X 'main.version=0.2.56' -X main.commit=deadbeef", "v0.2.56"),
+    ("-X a/version.anthoscliVersion=beta -X a/version.gitTag=0.2.56 -X a/version.buildDate=2025-04-29", "v0.2.56"),
+    ('-s -w -X github.com/x/kpt/run.version=1.0.0-beta.56 -extldflags "-z noexecstack"', "v1.0.0-beta.56"),
+    ("-X=main.version=1.2.3", "v1.2.3"),
+    ("-X main.Version=dev", ""),
+    ("-X main.commit=1.2.3", ""),      # not a version variable
+    ("", ""),
+])
+def test_ldflags_version(ldflags: str, expected: str) -> None:
+    from threatstryker.sbom.catalogers.golang import ldflags_version
+
+    assert ldflags_version(ldflags) == expected
+
+
+def test_main_module_version_stamped_by_ldflags(tmp_path: Path) -> None:
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("no Go toolchain (Debian golang-go)")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "go.mod").write_text("module example.com/stamped\n\ngo 1.19\n")
+    (src / "main.go").write_text('package main\n\nvar version = "dev"\n\nfunc main() { println(version) }\n')
+    out = tmp_path / "bin" / "stamped"
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local",
+           "GOCACHE": os.environ.get("GOCACHE", str(Path.home() / ".cache" / "go-build"))}
+    subprocess.run([go, "build", "-ldflags", "-X main.version=1.4.2", "-o", str(out), "."], cwd=src, env=env,
+                   check=True, capture_output=True, timeout=300)
+    pkgs = {p.name: p for p in catalog_dir(out.parent, "golang").packages}
+    main = pkgs["example.com/stamped"]
+    assert main.version == "v1.4.2" and main.metadata["version_from"] == "ldflags"
+    assert main.purl == "pkg:golang/example.com/stamped@v1.4.2"

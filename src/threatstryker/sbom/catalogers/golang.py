@@ -266,11 +266,40 @@ def parse_binary(ctx: ParseContext, info: FileInfo, binary: BinaryFile) -> Itera
     if build.main is not None and build.main.path:
         main = _module_package(ctx, info, build.main, "go-binary")
         main.metadata["main"] = True
+        if main.version == "(devel)" and build.main.replace is None:
+            stamped = ldflags_version(build.settings.get("-ldflags", ""))
+            if stamped:
+                main.version = stamped
+                main.purl = go_purl(main.name, stamped)
+                main.metadata["version_from"] = "ldflags"
         packages.append(main)
         described = main
     described.metadata.update(_main_metadata(build))
     packages.extend(_module_package(ctx, info, dep, "go-binary") for dep in build.deps)
     return packages
+
+
+_LDFLAG_X = re.compile(r"""-X[= ]?(?:'([^']*)'|"([^"]*)"|(\S+))""")
+_VERSION_KEYS = frozenset({"semver", "gittag", "tag", "release"})
+_SEMVER = re.compile(r"v?\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.\-+]*)?")
+
+
+def ldflags_version(ldflags: str) -> str:
+    """The release a binary was stamped with by ``-ldflags "-X pkg.version=v1.2.3"``, as "v1.2.3", or "".
+
+    A main module built from a checkout reports "(devel)"; release builds commonly set a version variable
+    at link time (Kubernetes' gitVersion, most CLIs' main.version), which names the code that was built.
+    """
+    for m in _LDFLAG_X.finditer(ldflags):
+        assignment = next(g for g in m.groups() if g is not None)
+        key, sep, value = assignment.partition("=")
+        if not sep:
+            continue
+        last = key.rsplit(".", 1)[-1].lower()
+        value = value.strip("'\"")
+        if (last.endswith("version") or last in _VERSION_KEYS) and _SEMVER.fullmatch(value):
+            return value if value.startswith("v") else f"v{value}"
+    return ""
 
 
 def _main_metadata(build: BuildInfo) -> dict[str, object]:
