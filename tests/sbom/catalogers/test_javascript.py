@@ -710,3 +710,16 @@ def test_installed_name(path, name):
 )
 def test_pnpm_key(key, major, expected):
     assert jscat.pnpm_key(key, major) == expected
+
+
+def test_lockfiles_shipped_inside_installed_packages_are_not_read(tmp_path: Path) -> None:
+    pkg_dir = tmp_path / "app/node_modules/uri-js"
+    pkg_dir.mkdir(parents=True)
+    (pkg_dir / "package.json").write_text('{"name": "uri-js", "version": "4.4.1", "license": "BSD-2-Clause"}')
+    (pkg_dir / "yarn.lock").write_text('# yarn lockfile v1\n\n\nmocha@^5.0.0:\n  version "5.2.0"\n'
+                                       '  resolved "https://registry.yarnpkg.com/mocha/-/mocha-5.2.0.tgz"\n')
+    (pkg_dir / "package-lock.json").write_text(
+        '{"lockfileVersion": 3, "packages": {"": {}, "node_modules/chai": {"version": "4.0.0"}}}')
+    sbom = catalog_dir(tmp_path, "javascript")
+    assert [(p.name, p.version, p.found_by) for p in sbom.packages] == [("uri-js", "4.4.1", "javascript-installed")]
+    assert sbom.warnings == []

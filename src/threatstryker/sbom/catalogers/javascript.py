@@ -149,8 +149,16 @@ def _truthy(value: Any) -> bool:
 # --- package-lock.json / npm-shrinkwrap.json ----------------------------------------------------------
 
 
+def _inside_installed_package(info: FileInfo) -> bool:
+    """A lockfile shipped inside an installed package (node_modules/x/yarn.lock) is that package's own
+    development lock: nothing it lists was installed here, and what was installed is read from node_modules."""
+    return "/node_modules/" in info.path
+
+
 def parse_package_lock(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """package-lock.json: v2/v3 "packages" (keyed by node_modules paths), else v1 nested "dependencies"."""
+    if _inside_installed_package(info):
+        return []
     data = _load_json(ctx, info)
     out = Collector(ctx, info, "javascript-package-lock")
     packages = data.get("packages")
@@ -198,6 +206,8 @@ def _walk_v1(deps: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def parse_yarn_lock(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """yarn.lock: berry (YAML with __metadata) or classic (the v1 text format)."""
+    if _inside_installed_package(info):
+        return []
     text = ctx.read_text(info, MANIFEST_READ_LIMIT)
     out = Collector(ctx, info, "javascript-yarn-lock")
     if re.search(r"^__metadata:", text, re.MULTILINE):
@@ -312,6 +322,8 @@ def _major(value: Any) -> int:
 def parse_pnpm_lock(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """pnpm-lock.yaml (lockfileVersion 5.x, 6.x, 9.x): every "packages" entry with a registry version or
     explicit name and version fields."""
+    if _inside_installed_package(info):
+        return []
     docs = _load_yaml_docs(ctx, info)
     out = Collector(ctx, info, "javascript-pnpm-lock")
     if not docs:
