@@ -12,7 +12,6 @@ from threatstryker.model import Location, Package, Sbom, TargetInfo
 from threatstryker.sbom.cataloger import BinaryFile, Cataloger, ParseContext, Parser
 from threatstryker.sources.distro import detect_distro
 from threatstryker.sources.filetree import FILE, FileInfo, FileTree, FileTreeError, PathMatcher
-from threatstryker.sources.layered import LayeredTree
 
 #: Executables smaller than this cannot hold Go or Rust build metadata worth reading.
 MIN_BINARY_SIZE = 4096
@@ -49,7 +48,7 @@ def catalog_tree(
             cat, parser = cast(tuple[Cataloger, Parser], hit)
             found = _run_parser(ctx, parser, info)
             by_cataloger[cat.name].extend(found)
-            if found and isinstance(tree, LayeredTree):
+            if found and info.layer is not None:
                 _attribute_layers(ctx, tree, parser, info, found)
         if binary_cats and info.size >= MIN_BINARY_SIZE and info.is_executable:
             for cat_name, pkgs in _run_binary(ctx, binary_cats, info):
@@ -94,7 +93,7 @@ def _run_parser(ctx: ParseContext, parser: Parser, info: FileInfo) -> list[Packa
     return []
 
 
-def _attribute_layers(ctx: ParseContext, tree: LayeredTree, parser: Parser, info: FileInfo,
+def _attribute_layers(ctx: ParseContext, tree: FileTree, parser: Parser, info: FileInfo,
                       found: list[Package]) -> None:
     """Give each package the layer that introduced it, not the last layer that rewrote its database.
 

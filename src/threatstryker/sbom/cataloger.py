@@ -13,7 +13,6 @@ from packageurl import PackageURL
 from threatstryker.model import Distro, Location, Package, ScanWarning
 from threatstryker.sbom.executable import ExeLayout, exe_layout
 from threatstryker.sources.filetree import DEFAULT_READ_LIMIT, FileInfo, FileTooLarge, FileTree, display_path
-from threatstryker.sources.layered import LayeredTree, TarEntry
 
 #: Lockfiles and manifests larger than this are not read into memory by the default parsers.
 MANIFEST_READ_LIMIT = 64 * 1024 * 1024
@@ -106,9 +105,7 @@ class ParseContext:
 
     def open(self, info: FileInfo) -> BinaryIO:
         """The content of the claimed file itself: for an image layer's entry, that layer's version of it."""
-        if isinstance(info, TarEntry) and isinstance(self.tree, LayeredTree):
-            return self.tree.open_in_layer(info)
-        return self.tree.open(info.path)
+        return self.tree.open_info(info)
 
     def read_bytes(self, info: FileInfo, limit: int = DEFAULT_READ_LIMIT) -> bytes:
         """The whole claimed file (see ``open``); FileTooLarge above ``limit`` bytes."""

@@ -7,7 +7,7 @@ import posixpath
 import re
 import stat as statmod
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -380,6 +380,14 @@ class FileTree(ABC):
             return self._open_entry(info)
         except OSError as exc:
             raise FileTreeError(f"{display_path(path)}: {exc.strerror or exc}") from exc
+
+    def open_info(self, info: FileInfo) -> BinaryIO:
+        """The content of this very entry (for an image layer's entry: that layer's version of the file)."""
+        return self.open(info.path)
+
+    def history(self, path: str) -> Sequence[FileInfo]:
+        """Every stored version of ``path``, oldest first; trees without layers keep none but the current."""
+        return []
 
     def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
         """A whole file's content; FileTooLarge when it is larger than ``limit`` bytes."""

@@ -228,6 +228,11 @@ class LayeredTree(FileTree):
             raise FileTreeError(f"{display_path(info.path)}: not stored in a layer")
         return self.open_in_layer(info)
 
+    def open_info(self, info: FileInfo) -> BinaryIO:
+        if isinstance(info, TarEntry):
+            return self.open_in_layer(info)
+        return self.open(info.path)
+
     def open_in_layer(self, entry: TarEntry) -> BinaryIO:
         """The content of an entry of any layer (also files a later layer deleted)."""
         blob = self._blobs[entry.layer_index]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from threatstryker.model import TargetInfo
 from threatstryker.sources.dirtree import PSEUDO_ROOT_DIRS, DirTree
 from threatstryker.sources.filetree import FileTree, FileTreeError
-from threatstryker.sources.images import ImageArchive
+
+if TYPE_CHECKING:
+    from threatstryker.sources.images import ImageArchive
 
 SCHEMES = ("dir", "rootfs", "docker-archive", "oci-dir", "oci-archive", "container", "sbom")
 
@@ -63,6 +65,8 @@ def detect_scheme(path: str) -> str:
         ):
             return "rootfs"
         return "dir"
+    import tarfile
+
     try:
         if tarfile.is_tarfile(path):
             with tarfile.open(path) as tar:
@@ -120,6 +124,8 @@ def open_target(
                                               cross_mounts=cross_mounts))
         if scheme in ("docker-archive", "oci-dir", "oci-archive"):
             kind = "docker-archive" if scheme == "docker-archive" else "oci"
+            from threatstryker.sources.images import ImageArchive
+
             image = ImageArchive(file_path, kind, reference)
             info.image_id = image.meta.image_id or None
             info.tags = image.meta.tags

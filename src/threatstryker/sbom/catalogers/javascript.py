@@ -11,8 +11,6 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import yaml
-
 from threatstryker.model import Package
 from threatstryker.sbom.cataloger import MANIFEST_READ_LIMIT, Cataloger, ParseContext, ParseError, Parser, purl
 from threatstryker.sources.filetree import FileInfo
@@ -28,7 +26,6 @@ _NAME_RE = re.compile(r"^(?:@[^\s/@]+/)?[^\s/@][^\s/]*$")
 _BAD_VERSION_RE = re.compile(r"[\s\x00-\x1f\x7f]")
 #: Version or range prefixes that point at the project's own files rather than a published package.
 _LOCAL_PROTOCOLS = ("workspace:", "link:", "portal:", "file:", "patch:")
-_YAML_LOADER = getattr(yaml, "CBaseLoader", yaml.BaseLoader)  # every scalar a string; nothing constructed
 
 
 # --- shared helpers -----------------------------------------------------------------------------------
@@ -130,8 +127,11 @@ def _load_json(ctx: ParseContext, info: FileInfo, limit: int = MANIFEST_READ_LIM
 
 
 def _load_yaml_docs(ctx: ParseContext, info: FileInfo) -> list[dict[str, Any]]:
+    import yaml  # imported on first use: keeps start-up fast
+
+    loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)  # every scalar a string; nothing constructed
     try:
-        docs = list(yaml.load_all(ctx.read_text(info, MANIFEST_READ_LIMIT), Loader=_YAML_LOADER))
+        docs = list(yaml.load_all(ctx.read_text(info, MANIFEST_READ_LIMIT), Loader=loader))
     except yaml.YAMLError as exc:
         raise ParseError(f"invalid YAML ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") \
             from exc

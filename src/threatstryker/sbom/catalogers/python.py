@@ -13,15 +13,33 @@ import re
 import tomllib
 import zipfile
 from collections.abc import Iterable, Iterator
-from email.parser import HeaderParser
-from typing import IO, Any
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from typing import IO, TYPE_CHECKING, Any
 
 from threatstryker.model import Location, Package
 from threatstryker.sbom.cataloger import MANIFEST_READ_LIMIT, Cataloger, ParseContext, ParseError, Parser, purl
 from threatstryker.sources.filetree import FileInfo, FileTreeError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
+
+def canonicalize_name(name: str) -> str:
+    """The PEP 503 normalised name (packaging's, imported on first use: keeps start-up fast)."""
+    from packaging.utils import canonicalize_name as canonical
+
+    return canonical(name)
+
+
+def _requirement(spec: str) -> Requirement:
+    from packaging.requirements import Requirement
+
+    return Requirement(spec)
+
+
+def _invalid_requirement() -> type[Exception]:
+    from packaging.requirements import InvalidRequirement
+
+    return InvalidRequirement
 
 #: Metadata headers beyond this many bytes are not read (Name and Version always come first).
 HEADER_LIMIT = 512 * 1024
@@ -123,6 +141,8 @@ def package_from_headers(
     ctx: ParseContext, info: FileInfo, headers: str, fmt: str, inner: str | None = None
 ) -> Package:
     """A Package from a metadata header block; ParseError when Name or Version is missing or malformed."""
+    from email.parser import HeaderParser  # imported on first use: keeps start-up fast
+
     msg = HeaderParser().parsestr(headers)
     name = (msg.get("Name") or "").strip()
     version = (msg.get("Version") or "").strip()
@@ -213,8 +233,8 @@ def pinned(line: str) -> tuple[Requirement | None, str | None]:
     requirement None when the line is not a PEP 508 requirement."""
     spec = _OPTION_SPLIT_RE.split(line, maxsplit=1)[0].strip()
     try:
-        req = Requirement(spec)
-    except InvalidRequirement:
+        req = _requirement(spec)
+    except _invalid_requirement():
         return None, None
     specs = list(req.specifier)
     if req.url or len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
