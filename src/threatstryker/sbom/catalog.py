@@ -50,7 +50,7 @@ def catalog_tree(
             by_cataloger[cat.name].extend(found)
             if found and info.layer is not None:
                 _attribute_layers(ctx, tree, parser, info, found)
-        if binary_cats and info.size >= MIN_BINARY_SIZE and info.is_executable:
+        if binary_cats and info.size >= MIN_BINARY_SIZE and info.is_program:
             for cat_name, pkgs in _run_binary(ctx, binary_cats, info):
                 by_cataloger[cat_name].extend(pkgs)
     if progress is not None:

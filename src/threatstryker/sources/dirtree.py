@@ -16,6 +16,7 @@ from threatstryker.sources.filetree import (
     FileTreeError,
     PathMatcher,
     display_path,
+    is_shared_library,
     kind_of_mode,
     maybe_binary,
 )
@@ -178,7 +179,7 @@ class DirTree(FileTree):
                         continue
                     info = FileInfo(cpath, FILE, st.st_size, statmod.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
                     hits = matcher.match(cpath) if claimed else []
-                    if hits or (executables and st.st_mode & 0o111):
+                    if hits or (executables and (st.st_mode & 0o111 or is_shared_library(name))):
                         if _has_surrogates(name):
                             self.warn(cpath, "file name is not valid UTF-8")
                         yield info, hits

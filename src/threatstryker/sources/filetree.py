@@ -59,6 +59,11 @@ class FileInfo:
         return self.kind == FILE and bool(self.mode & 0o111)
 
     @property
+    def is_program(self) -> bool:
+        """A regular file that may hold machine code: executable, or a shared library (often not +x)."""
+        return self.kind == FILE and (bool(self.mode & 0o111) or is_shared_library(self.name))
+
+    @property
     def kind_char(self) -> str:
         return {FILE: "-", DIR: "d", SYMLINK: "l", HARDLINK: "h"}.get(self.kind, "?")
 
@@ -212,6 +217,11 @@ NOT_BINARY_EXTENSIONS = frozenset(
     properties gradle kt swift dart ex exs erl hrl hs ml mli vb cs fs resx xaml pdf ps eps dvi info man 1 2 3
     4 5 6 7 8 9 gz tmpl template tpl j2 jinja ejs hbs mustache diff patch rej orig bak swp log pid lockb""".split()  # noqa: SIM905
 )
+
+
+def is_shared_library(name: str) -> bool:
+    """'libx.so', 'libx.so.1.2': shared objects, which Go (c-shared) and Rust (cdylib) builds also produce."""
+    return name.endswith(".so") or ".so." in name
 
 
 def maybe_binary(name: str) -> bool:
@@ -435,7 +445,7 @@ class FileTree(ABC):
                 continue
             name = info.name
             hits = matcher.match(info.path) if matcher.quick(name, _parent_name(info.path)) else []
-            if hits or (executables and info.is_executable and maybe_binary(name)):
+            if hits or (executables and info.is_program and maybe_binary(name)):
                 yield info, hits
 
     def glob(self, *patterns: str) -> Iterator[FileInfo]:

@@ -486,3 +486,13 @@ def test_main_module_version_stamped_by_ldflags(tmp_path: Path) -> None:
     main = pkgs["example.com/stamped"]
     assert main.version == "v1.4.2" and main.metadata["version_from"] == "ldflags"
     assert main.purl == "pkg:golang/example.com/stamped@v1.4.2"
+
+
+def test_shared_library_without_execute_bit_is_read(built: dict[str, Any], tmp_path: Path) -> None:
+    lib = one_binary(tmp_path, built["hello"], "libhello.so.1")
+    lib.chmod(0o644)
+    plain = one_binary(tmp_path, built["hello"], "hello.dat")
+    plain.chmod(0o644)
+    sbom = catalog_dir(lib.parent, "golang")
+    paths = {p.locations[0].path for p in sbom.packages}
+    assert paths == {"/libhello.so.1"}  # a non-executable file that is not a shared library is not opened
