@@ -227,7 +227,7 @@ def is_shared_library(name: str) -> bool:
 def maybe_binary(name: str) -> bool:
     """True unless the file name's extension says it cannot be an executable program."""
     ext = name.rpartition(".")[2].lower() if "." in name else ""
-    return ext not in NOT_BINARY_EXTENSIONS
+    return ext not in NOT_BINARY_EXTENSIONS or is_shared_library(name)
 
 
 class _Bounded(io.RawIOBase):
