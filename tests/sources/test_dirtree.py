@@ -278,7 +278,8 @@ def test_listdir_glob_select_and_exclude(root: Path) -> None:
     assert [i.path for i in tree.glob("**/package.json")] == []
     assert [i.path for i in tree.glob("/etc/os-*")] == ["/etc/os-release"]
     got = {i.path: hits for i, hits in tree.select(PathMatcher([("**/etc/passwd", "p")]), executables=True)}
-    assert got == {"/etc/passwd": ["p"], "/usr/bin/prog": []}
+    # binary candidates: executables, and shared libraries even without an execute bit
+    assert got == {"/etc/passwd": ["p"], "/usr/bin/prog": [], "/usr/lib/x86_64-linux-gnu/libz.so.1": []}
 
 
 @pytest.fixture()

@@ -13,8 +13,10 @@ from threatstryker.sbom.cataloger import BinaryFile, Cataloger, ParseContext, Pa
 from threatstryker.sources.distro import detect_distro
 from threatstryker.sources.filetree import FILE, FileInfo, FileTree, FileTreeError, PathMatcher
 
-#: Executables smaller than this cannot hold Go or Rust build metadata worth reading.
-MIN_BINARY_SIZE = 4096
+#: Programs smaller than this are not opened by the binary parsers: a Go program carries its runtime (the
+#: smallest are ~1 MiB) and a Rust program with cargo-auditable data its standard library (~300 KiB), while a
+#: host has thousands of tiny helpers and libraries (on Debian minbase 730 candidates over 4 KiB, 183 over 64 KiB).
+MIN_BINARY_SIZE = 64 * 1024
 
 Progress = Callable[[int, str], None]
 
@@ -120,7 +122,7 @@ def _attribute_layers(ctx: ParseContext, tree: FileTree, parser: Parser, info: F
 
 def _run_binary(ctx: ParseContext, cats: list[Cataloger], info: FileInfo) -> Iterable[tuple[str, list[Package]]]:
     try:
-        stream = ctx.tree.open(info.path)
+        stream = ctx.open(info)
     except FileTreeError as exc:
         ctx.warn(info.path, str(exc))
         return

@@ -30,15 +30,48 @@ class ExeLayout:
 
     fmt: str
     stream: BinaryIO
-    sections: list[ExeSection] = field(default_factory=list)
     #: (virtual address, bytes in file, file offset) of each loadable segment
     segments: list[tuple[int, int, int]] = field(default_factory=list)
     #: (file offset, size) of the first writable data area, where Go places build info
     data_start: tuple[int, int] | None = None
+    _sections: list[ExeSection] | None = field(default_factory=list)
+    #: ELF section headers (name offset, type, addr, offset, size) and the name table, decoded on demand:
+    #: most executables on a host are asked for one or two sections by name, never for the whole list
+    _elf_headers: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    _elf_names: bytes = b""
+
+    @property
+    def sections(self) -> list[ExeSection]:
+        """Every section (for ELF, decoded on first use)."""
+        if self._sections is None:
+            self._sections = [self._elf_section(h) for h in self._elf_headers]
+        return self._sections
+
+    @property
+    def has_sections(self) -> bool:
+        return bool(self._elf_headers) if self._sections is None else bool(self._sections)
+
+    def _elf_section(self, header: tuple[int, int, int, int, int]) -> ExeSection:
+        sh_name, sh_type, addr, offset, size = header
+        end = self._elf_names.find(b"\0", sh_name)
+        name = self._elf_names[sh_name : end if end >= 0 else len(self._elf_names)].decode("latin-1")
+        return ExeSection(name, addr, offset, 0 if sh_type == 8 else size)  # 8: SHT_NOBITS
 
     def section(self, name: str) -> ExeSection | None:
         """The first section called ``name`` (for Mach-O, in any segment)."""
-        return next((s for s in self.sections if s.name == name), None)
+        if self._sections is None:  # ELF: find where the name is stored, then the header pointing there
+            wanted = name.encode("latin-1") + b"\0"
+            names = self._elf_names
+            positions = set()
+            at = names.find(wanted)
+            while at >= 0:
+                positions.add(at)
+                at = names.find(wanted, at + 1)
+            for header in self._elf_headers:
+                if header[0] in positions:
+                    return self._elf_section(header)
+            return None
+        return next((s for s in self._sections if s.name == name), None)
 
     def read(self, offset: int, size: int) -> bytes:
         """``size`` bytes (fewer at the end of the file) at file offset ``offset``."""
@@ -97,15 +130,16 @@ def _elf_layout(stream: BinaryIO) -> ExeLayout | None:
             if layout.data_start is None and p_flags & 2:  # PF_W
                 layout.data_start = (p_offset, p_filesz)
     with contextlib.suppress(struct.error, IndexError):  # damaged section headers: segments still serve
-        layout.sections = _elf_sections(layout, order, wide, shoff, shentsize, shnum, shstrndx)
+        _elf_sections(layout, order, wide, shoff, shentsize, shnum, shstrndx)
     return layout
 
 
 def _elf_sections(layout: ExeLayout, order: str, wide: bool, shoff: int, entsize: int, count: int,
-                  strndx: int) -> list[ExeSection]:
+                  strndx: int) -> None:
+    """Read the section header table and its name table into the layout (names decoded on demand)."""
     fmt = order + ("IIQQQQI" if wide else "IIIIIII")
     if not shoff or not struct.calcsize(fmt) <= entsize <= 1024:
-        return []
+        return
     first = struct.unpack_from(fmt, layout.read(shoff, entsize))
     count = count or first[5]  # extended numbering keeps the count in section 0's sh_size
     raw = layout.read(shoff, entsize * min(count, 65536))
@@ -113,13 +147,9 @@ def _elf_sections(layout: ExeLayout, order: str, wide: bool, shoff: int, entsize
     if strndx == 0xFFFF:
         strndx = first[6]  # SHN_XINDEX: the index is in section 0's sh_link
     _, _, _, _, str_off, str_size, _ = headers[strndx]
-    names = layout.read(str_off, min(str_size, 16 * 1024 * 1024))
-    sections = []
-    for sh_name, sh_type, _, sh_addr, sh_offset, sh_size, _ in headers:
-        end = names.find(b"\0", sh_name)
-        name = names[sh_name : end if end >= 0 else len(names)].decode("latin-1")
-        sections.append(ExeSection(name, sh_addr, sh_offset, 0 if sh_type == 8 else sh_size))  # 8: SHT_NOBITS
-    return sections
+    layout._elf_names = layout.read(str_off, min(str_size, 16 * 1024 * 1024))
+    layout._elf_headers = [(h[0], h[1], h[3], h[4], h[5]) for h in headers]
+    layout._sections = None
 
 
 def _pe_layout(stream: BinaryIO) -> ExeLayout | None:

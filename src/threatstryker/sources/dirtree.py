@@ -59,6 +59,8 @@ class DirTree(FileTree):
             else:
                 excl.append(pattern)
         self._exclude = PathMatcher((p, p) for p in excl) if excl else None
+        #: directories the walk listed; their files are opened without re-resolving each component
+        self._walked: set[str] = set()
 
     def host_path(self, path: str) -> str:
         """The host path of an in-tree path whose components were already resolved."""
@@ -137,6 +139,7 @@ class DirTree(FileTree):
         quick = matcher.quick
         exclude = self._exclude
         skip = self.skip
+        walked = self._walked
         while stack:
             dpath, dhost, dname = stack.pop()
             try:
@@ -147,6 +150,7 @@ class DirTree(FileTree):
             except OSError as exc:
                 self.warn(dpath, f"cannot list directory: {exc.strerror}")
                 continue
+            walked.add(dpath)
             prefix = dpath if dpath.endswith("/") else dpath + "/"
             subdirs: list[tuple[str, str, str]] = []
             with it:
@@ -185,6 +189,17 @@ class DirTree(FileTree):
                         yield info, hits
             stack.extend(reversed(subdirs))
 
+    def open_info(self, info: FileInfo) -> BinaryIO:
+        """A file the walk yielded: its directory was entered as a real directory (never through a symlink),
+        so only the last component needs guarding (O_NOFOLLOW); anything else is resolved first."""
+        parent = info.path.rsplit("/", 1)[0] or "/"
+        if info.kind == FILE and parent in self._walked:
+            try:
+                return self._open_entry(info)
+            except OSError as exc:
+                raise FileTreeError(f"{display_path(info.path)}: {exc.strerror or exc}") from exc
+        return self.open(info.path)
+
     def _open_entry(self, info: FileInfo) -> BinaryIO:
         if info.kind != FILE:
             raise FileTreeError(f"{display_path(info.path)}: not a regular file")
@@ -201,6 +216,12 @@ class DirTree(FileTree):
         except BaseException:
             os.close(fd)
             raise
+
+    def list_names(self, path: str) -> list[str]:
+        try:
+            return os.listdir(self.host_path(self.resolve(path)))
+        except (OSError, FileTreeError):
+            return []
 
     def listdir(self, path: str) -> list[FileInfo]:
         real = self.resolve(path)

@@ -461,6 +461,10 @@ class FileTree(ABC):
         prefix = real.rstrip("/") + "/"
         return [e for e in self.entries() if e.path.startswith(prefix) and "/" not in e.path[len(prefix):]]
 
+    def list_names(self, path: str) -> list[str]:
+        """Names of the entries directly inside a directory (no stat of each; trees may do better)."""
+        return [e.name for e in self.listdir(path)]
+
     def layer_of(self, path: str) -> str | None:
         """The layer a file came from (None outside images)."""
         info = self.stat(path)

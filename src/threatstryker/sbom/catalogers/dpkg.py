@@ -142,7 +142,7 @@ def parse_status(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """Installed packages of a dpkg status file, with their file lists and licenses."""
     root = _root_of(info.path, "/var/lib/dpkg")
     info_dir = posixpath.join(posixpath.dirname(info.path), "info")
-    listing = {e.name for e in ctx.tree.listdir(info_dir)} if ctx.tree.stat(info_dir) else set()
+    listing = set(ctx.tree.list_names(info_dir))
     for fields in _paragraphs(ctx, info):
         pkg = _package(ctx, info, fields, "dpkg-status")
         if pkg is None:

@@ -63,7 +63,7 @@ def read_buildinfo(binary: BinaryFile) -> BuildInfo | None:
     sec = layout.section(".go.buildinfo") or layout.section("__go_buildinfo")
     if sec is not None and sec.size:
         area = (sec.offset, min(sec.size, _MAX_MODINFO))
-    elif layout.fmt == "elf" and layout.sections:
+    elif layout.fmt == "elf" and layout.has_sections:
         return None  # section headers and no Go section: not a Go program
     elif layout.data_start is not None:  # PE, Mach-O without the section, ELF stripped of section headers
         area = (layout.data_start[0], min(layout.data_start[1], _SEARCH_SIZE))
