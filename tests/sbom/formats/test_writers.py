@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from spdx_tools.spdx.parser.parse_anything import parse_file
@@ -40,8 +41,19 @@ def test_cyclonedx_is_valid_1_6_and_reads_back(host_sbom: Sbom, tmp_path: Path) 
     assert bash.source_name == "bash"
 
 
+def spdx_2_3_schema() -> dict:
+    """The SPDX 2.3 JSON schema, as shipped by the lib4sbom package (a dev dependency)."""
+    import importlib.resources
+
+    return json.loads((importlib.resources.files("lib4sbom") / "schemas/spdx/2.3-schema.json").read_text())
+
+
 def test_spdx_is_valid_2_3_and_reads_back(host_sbom: Sbom, tmp_path: Path) -> None:
     text = write_spdx(host_sbom, validate=True)
+    schema = spdx_2_3_schema()
+    assert schema["title"] == "SPDX 2.3"
+    errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(json.loads(text))]
+    assert errors == []
     path = tmp_path / "bom.spdx.json"
     path.write_text(text)
     doc = parse_file(str(path))  # spdx-tools' own JSON parser: fails on structural errors

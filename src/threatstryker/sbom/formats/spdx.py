@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -141,4 +142,10 @@ def write_spdx(sbom: Sbom, validate: bool = False) -> str:
             raise SPDXError(f"SPDX output failed validation ({len(problems)} problems): {first}")
     out = io.StringIO()
     write_document_to_stream(doc, out, validate=False)
-    return out.getvalue() + "\n"
+    data = json.loads(out.getvalue())
+    # spdx-tools 0.8 writes categories with underscores (PACKAGE_MANAGER); the SPDX 2.3 JSON schema spells
+    # them with hyphens (PACKAGE-MANAGER)
+    for package in data.get("packages", []):
+        for ref in package.get("externalRefs", []):
+            ref["referenceCategory"] = ref["referenceCategory"].replace("_", "-")
+    return json.dumps(data, indent=4, ensure_ascii=False) + "\n"
