@@ -128,3 +128,28 @@ def test_progress_is_reported(tmp_path: Path) -> None:
     target = TargetInfo("dir", str(tmp_path))
     catalog_tree(DirTree(str(tmp_path)), target, [FAKE], progress=lambda n, p: calls.append(n))
     assert calls and calls[-1] == 1
+
+
+def test_timeout_stops_a_walk_that_finds_nothing(tmp_path: Path) -> None:
+    # many directories, no claimed file: the walk itself must notice the deadline
+    for i in range(200):
+        (tmp_path / f"d{i}" / "sub").mkdir(parents=True)
+        (tmp_path / f"d{i}" / "sub" / "other.dat").write_text("x")
+    calls = {"n": 0}
+    tree = DirTree(str(tmp_path))
+    original = tree.select
+
+    def counting_select(*args, **kwargs):  # type: ignore[no-untyped-def]
+        stop = kwargs["stop"]
+
+        def counted() -> bool:
+            calls["n"] += 1
+            return stop()
+
+        kwargs["stop"] = counted
+        return original(*args, **kwargs)
+
+    tree.select = counting_select  # type: ignore[method-assign]
+    sbom = catalog_tree(tree, TargetInfo("dir", str(tmp_path)), [FAKE], timeout=1e-9)
+    assert sbom.partial and any("timed out" in w.reason for w in sbom.warnings)
+    assert calls["n"] == 1  # stopped at the first directory, not after walking 400

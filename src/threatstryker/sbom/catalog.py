@@ -38,13 +38,11 @@ def catalog_tree(
     by_cataloger: dict[str, list[Package]] = {c.name: [] for c in catalogers}
     partial = bool(getattr(tree, "partial", False))
     seen = 0
-    for info, hits in tree.select(matcher, executables=bool(binary_cats)):
+    for info, hits in tree.select(matcher, executables=bool(binary_cats), stop=ctx.timed_out):
         seen += 1
         if progress is not None and seen % 500 == 0:
             progress(seen, info.path)
         if ctx.timed_out():
-            ctx.warn(target.ref, f"scan timed out after {timeout:g}s; results are partial")
-            partial = True
             break
         for hit in hits:
             cat, parser = cast(tuple[Cataloger, Parser], hit)
@@ -55,6 +53,9 @@ def catalog_tree(
         if binary_cats and info.size >= MIN_BINARY_SIZE and info.is_program:
             for cat_name, pkgs in _run_binary(ctx, binary_cats, info):
                 by_cataloger[cat_name].extend(pkgs)
+    if ctx.timed_out():
+        ctx.warn(target.ref, f"scan timed out after {timeout:g}s; results are partial")
+        partial = True
     if progress is not None:
         progress(seen, "")
     packages: list[Package] = []

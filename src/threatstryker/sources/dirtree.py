@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat as statmod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from threatstryker.sources.filetree import (
@@ -132,7 +132,7 @@ class DirTree(FileTree):
                 stack.extend(reversed(subdirs))
 
     def select(
-        self, matcher: PathMatcher, executables: bool = False
+        self, matcher: PathMatcher, executables: bool = False, stop: Callable[[], bool] | None = None
     ) -> Iterator[tuple[FileInfo, list[object]]]:
         """The fast path of the catalog walk: only claimed files and binary candidates are stat'ed."""
         stack: list[tuple[str, str, str]] = [("/", self.root, "")]
@@ -141,6 +141,8 @@ class DirTree(FileTree):
         skip = self.skip
         walked = self._walked
         while stack:
+            if stop is not None and stop():
+                return
             dpath, dhost, dname = stack.pop()
             try:
                 it = os.scandir(dhost)

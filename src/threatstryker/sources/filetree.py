@@ -425,12 +425,15 @@ class FileTree(ABC):
                     yield target
 
     def select(
-        self, matcher: PathMatcher, executables: bool = False
+        self, matcher: PathMatcher, executables: bool = False, stop: Callable[[], bool] | None = None
     ) -> Iterator[tuple[FileInfo, list[object]]]:
         """Regular files a glob of ``matcher`` claims (with the values matched), plus, when ``executables``,
         files with an execute bit that may be programs (with an empty list). Trees may do this faster.
-        A claimed path that is a device, FIFO or socket is not yielded but recorded as a warning."""
+        ``stop`` ends the walk early (a scan's deadline). A claimed path that is a device, FIFO or socket is
+        not yielded but recorded as a warning."""
         for entry in self.entries():
+            if stop is not None and stop():
+                return
             if entry.kind == FILE:
                 info = entry
             elif entry.kind == HARDLINK:
