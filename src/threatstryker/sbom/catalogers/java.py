@@ -473,7 +473,7 @@ def _why(exc: BaseException) -> str:
 def parse_archive(ctx: ParseContext, info: FileInfo) -> list[Package]:
     """Packages of a Java archive and of the archives nested in it (each at "outer.war:inner.jar")."""
     scan = _ArchiveScan(ctx, info)
-    with ctx.tree.open(info.path) as stream:
+    with ctx.open(info) as stream:
         try:
             zf, listed = _open_zip(stream)
         except _READ_ERRORS as exc:

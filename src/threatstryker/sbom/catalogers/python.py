@@ -176,7 +176,7 @@ def parse_metadata_file(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
         fmt = "egg-info"
     else:
         fmt = "egg"
-    with ctx.tree.open(info.path) as stream:
+    with ctx.open(info) as stream:
         headers = read_headers(stream)
     pkg = package_from_headers(ctx, info, headers, fmt)
     if not info.name.endswith(".egg-info"):  # a directory of metadata may hold top_level.txt
@@ -189,7 +189,7 @@ def parse_metadata_file(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
 def parse_egg_zip(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """A zipped .egg: the PKG-INFO inside it (size-capped)."""
     inner = "EGG-INFO/PKG-INFO"
-    with ctx.tree.open(info.path) as stream:
+    with ctx.open(info) as stream:
         try:
             zf = zipfile.ZipFile(stream)  # type: ignore[arg-type]
         except zipfile.BadZipFile as exc:
