@@ -1,0 +1,1 @@
+"""Vulnerability-database support: version ordering per ecosystem (more to come)."""
