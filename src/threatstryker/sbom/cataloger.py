@@ -12,7 +12,7 @@ from packageurl import PackageURL
 
 from threatstryker.model import Distro, Location, Package, ScanWarning
 from threatstryker.sbom.executable import ExeLayout, exe_layout
-from threatstryker.sources.filetree import DEFAULT_READ_LIMIT, FileInfo, FileTooLarge, FileTree, display_path
+from threatstryker.sources.filetree import DEFAULT_READ_LIMIT, FileInfo, FileTree, display_path, read_capped
 
 #: Lockfiles and manifests larger than this are not read into memory by the default parsers.
 MANIFEST_READ_LIMIT = 64 * 1024 * 1024
@@ -109,13 +109,7 @@ class ParseContext:
 
     def read_bytes(self, info: FileInfo, limit: int = DEFAULT_READ_LIMIT) -> bytes:
         """The whole claimed file (see ``open``); FileTooLarge above ``limit`` bytes."""
-        if info.size > limit:
-            raise FileTooLarge(f"{display_path(info.path)}: larger than the {limit}-byte read limit")
-        with self.open(info) as fh:
-            data = fh.read(limit + 1)
-        if len(data) > limit:
-            raise FileTooLarge(f"{display_path(info.path)}: larger than the {limit}-byte read limit")
-        return data
+        return read_capped(lambda: self.open(info), info.path, info.size, limit)
 
     def read_text(self, info: FileInfo, limit: int = DEFAULT_READ_LIMIT) -> str:
         return self.read_bytes(info, limit).decode("utf-8", "replace")

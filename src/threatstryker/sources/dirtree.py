@@ -89,17 +89,22 @@ class DirTree(FileTree):
     def entries(self) -> Iterator[FileInfo]:
         yield from self._walk("/", self.root)
 
+    def _scandir(self, dpath: str, dhost: str) -> os._ScandirIterator[str] | None:
+        """The entries of a directory, or None (with a warning) when it cannot be listed."""
+        try:
+            return os.scandir(dhost)
+        except PermissionError:
+            self.warn(dpath, "permission denied (directory skipped)")
+        except OSError as exc:
+            self.warn(dpath, f"cannot list directory: {exc.strerror}")
+        return None
+
     def _walk(self, path: str, host: str) -> Iterator[FileInfo]:
         stack = [(path, host)]
         while stack:
             dpath, dhost = stack.pop()
-            try:
-                it = os.scandir(dhost)
-            except PermissionError:
-                self.warn(dpath, "permission denied (directory skipped)")
-                continue
-            except OSError as exc:
-                self.warn(dpath, f"cannot list directory: {exc.strerror}")
+            it = self._scandir(dpath, dhost)
+            if it is None:
                 continue
             with it:
                 subdirs: list[tuple[str, str]] = []
@@ -144,13 +149,8 @@ class DirTree(FileTree):
             if stop is not None and stop():
                 return
             dpath, dhost, dname = stack.pop()
-            try:
-                it = os.scandir(dhost)
-            except PermissionError:
-                self.warn(dpath, "permission denied (directory skipped)")
-                continue
-            except OSError as exc:
-                self.warn(dpath, f"cannot list directory: {exc.strerror}")
+            it = self._scandir(dpath, dhost)
+            if it is None:
                 continue
             walked.add(dpath)
             prefix = dpath if dpath.endswith("/") else dpath + "/"

@@ -63,10 +63,6 @@ class FileInfo:
         """A regular file that may hold machine code: executable, or a shared library (often not +x)."""
         return self.kind == FILE and (bool(self.mode & 0o111) or is_shared_library(self.name))
 
-    @property
-    def kind_char(self) -> str:
-        return {FILE: "-", DIR: "d", SYMLINK: "l", HARDLINK: "h"}.get(self.kind, "?")
-
 
 def kind_of_mode(mode: int) -> str:
     if statmod.S_ISREG(mode):
@@ -402,13 +398,8 @@ class FileTree(ABC):
     def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
         """A whole file's content; FileTooLarge when it is larger than ``limit`` bytes."""
         info = self.stat(path)
-        if info is not None and info.kind == FILE and info.size > limit:  # refuse before reading anything
-            raise FileTooLarge(f"{display_path(path)}: {info.size} bytes, larger than the {limit}-byte read limit")
-        with self.open(path) as fh:
-            data = fh.read(limit + 1)
-        if len(data) > limit:
-            raise FileTooLarge(f"{display_path(path)}: larger than the {limit}-byte read limit")
-        return data
+        size = info.size if info is not None and info.kind == FILE else None
+        return read_capped(lambda: self.open(path), path, size, limit)
 
     def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str:
         """A whole file decoded as UTF-8 (undecodable bytes replaced)."""
@@ -479,13 +470,13 @@ def _parent_name(path: str) -> str:
     return path.rsplit("/", 2)[-2] if path.count("/") > 1 else ""
 
 
-def first_existing(tree: FileTree, paths: Iterable[str]) -> str | None:
-    """The first of ``paths`` that exists as a file in the tree."""
-    for p in paths:
-        info = tree.stat(p)
-        if info is not None and info.kind == FILE:
-            return p
-    return None
-
-
-ProgressFn = Callable[[str, int], None]
+def read_capped(open_stream: Callable[[], BinaryIO], path: str, size: int | None, limit: int) -> bytes:
+    """All of a stream, or FileTooLarge when it holds more than ``limit`` bytes (refused before any read when
+    the stored ``size`` already says so; never more than ``limit + 1`` bytes in memory)."""
+    if size is not None and size > limit:
+        raise FileTooLarge(f"{display_path(path)}: {size} bytes, larger than the {limit}-byte read limit")
+    with open_stream() as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"{display_path(path)}: larger than the {limit}-byte read limit")
+    return data

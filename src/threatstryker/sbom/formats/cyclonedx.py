@@ -114,17 +114,3 @@ def write_cyclonedx(sbom: Sbom, validate: bool = False) -> str:
         if error is not None:
             raise CycloneDXError(f"CycloneDX output failed schema validation: {error}")
     return text + "\n"
-
-
-def components_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every component of a CycloneDX JSON document, nested ones included."""
-    out: list[dict[str, Any]] = []
-    stack = list(doc.get("components") or [])
-    while stack:
-        comp = stack.pop(0)
-        if isinstance(comp, dict):
-            out.append(comp)
-            stack.extend(comp.get("components") or [])
-    return out
-
-
