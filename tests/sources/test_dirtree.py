@@ -343,3 +343,27 @@ def test_exclude_prunes_directories_and_files(tmp_path: Path) -> None:
         (tmp_path / rel).write_text("x")
     tree = DirTree(str(tmp_path), exclude=["/skipme/**", "/other/c.txt", "**/*.log"])
     assert sorted(i.path for i in tree.files()) == ["/keep/a.txt"]
+
+
+def test_bind_mount_of_the_same_file_system_is_not_crossed(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mount --bind needs root")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/inside.txt").write_text("x")
+    (tmp_path / "root/mnt/bound").mkdir(parents=True)
+    (tmp_path / "root/own.txt").write_text("y")
+    target = tmp_path / "root/mnt/bound"
+    proc = subprocess.run(["mount", "--bind", str(tmp_path / "data"), str(target)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"mount --bind is not permitted here: {proc.stderr.strip()}")
+    try:
+        assert os.stat(target).st_dev == os.stat(tmp_path).st_dev  # same device: only mountinfo tells
+        paths = {e.path for e in DirTree(str(tmp_path / "root")).entries()}
+        assert "/own.txt" in paths and "/mnt/bound/inside.txt" not in paths
+        matcher = PathMatcher([("**/*.txt", "t")])
+        selected = {i.path for i, _ in DirTree(str(tmp_path / "root")).select(matcher)}
+        assert selected == {"/own.txt"}
+        crossed = {e.path for e in DirTree(str(tmp_path / "root"), cross_mounts=True).entries()}
+        assert "/mnt/bound/inside.txt" in crossed
+    finally:
+        subprocess.run(["umount", str(target)], check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat as statmod
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -48,6 +49,8 @@ class DirTree(FileTree):
             raise FileTreeError(f"{root}: not a directory")
         self.root = real
         self._root_dev = st.st_dev
+        #: mount points below the root: a bind mount of the same file system has the same st_dev
+        self._mounts = mount_points_below(real)
         self.skip = {s.rstrip("/") or "/" for s in skip}
         self.cross_mounts = cross_mounts
         excl: list[str] = []
@@ -120,7 +123,7 @@ class DirTree(FileTree):
                     if statmod.S_ISDIR(st.st_mode):
                         if cpath in self.skip:
                             continue
-                        if st.st_dev != self._root_dev and not self.cross_mounts:
+                        if not self.cross_mounts and (st.st_dev != self._root_dev or cpath in self._mounts):
                             continue
                         subdirs.append((cpath, entry.path))
                     info = self._info(cpath, st) if statmod.S_ISLNK(st.st_mode) else FileInfo(
@@ -167,7 +170,9 @@ class DirTree(FileTree):
                                 continue
                             if cpath in self.skip:
                                 continue
-                            if not self.cross_mounts and entry.stat(follow_symlinks=False).st_dev != self._root_dev:
+                            if not self.cross_mounts and (
+                                cpath in self._mounts or entry.stat(follow_symlinks=False).st_dev != self._root_dev
+                            ):
                                 continue
                             subdirs.append((cpath, entry.path, name))
                             continue
@@ -250,6 +255,31 @@ def _special_kind(mode: int) -> str:
     if statmod.S_ISSOCK(mode):
         return "socket"
     return "special file"
+
+
+def mount_points_below(root: str) -> frozenset[str]:
+    """In-tree paths of every file system mounted below ``root`` (bind mounts included), from mountinfo.
+
+    For a process root (/proc/PID/root) the process's own mountinfo is read: its mount points are relative to
+    that root. Without a readable mountinfo the device check of the walk still stops at other file systems.
+    """
+    m = re.fullmatch(r"/proc/(\d+)/root/?", root)
+    source, base = (f"/proc/{m.group(1)}/mountinfo", "/") if m else ("/proc/self/mountinfo", os.path.realpath(root))
+    try:
+        with open(source, encoding="utf-8", errors="surrogateescape") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return frozenset()
+    prefix = base.rstrip("/") + "/"
+    found = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda g: chr(int(g.group(1), 8)), fields[4])
+        if point.startswith(prefix) and point.rstrip("/") != base.rstrip("/"):
+            found.add("/" + point[len(prefix):].strip("/"))
+    return frozenset(found)
 
 
 def _has_surrogates(name: str) -> bool:
