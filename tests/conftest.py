@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,22 @@ def catalog_dir(path: str | Path, *catalogers: str, scheme: str = "dir") -> Sbom
     """Catalog a directory on disk with the named catalogers (all when none given)."""
     tree = DirTree(str(path))
     return catalog_tree(tree, TargetInfo(scheme, str(path)), select_catalogers(list(catalogers) or None))
+
+
+@pytest.fixture(scope="module")
+def host_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real root filesystem: this host's dpkg status, os-release and a few copyright files."""
+    if not Path("/var/lib/dpkg/status").is_file():
+        pytest.skip("this host has no dpkg status file")
+    root = tmp_path_factory.mktemp("rootfs")
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    shutil.copy("/var/lib/dpkg/status", root / "var/lib/dpkg/status")
+    (root / "etc").mkdir()
+    shutil.copy("/etc/os-release", root / "etc/os-release")
+    # a couple of copyright files so that licenses (some not SPDX ids) reach the writers
+    for name in ("bash", "coreutils", "libc6", "zlib1g"):
+        src = Path(f"/usr/share/doc/{name}/copyright")
+        if src.is_file():
+            (root / f"usr/share/doc/{name}").mkdir(parents=True)
+            shutil.copy(src, root / f"usr/share/doc/{name}/copyright")
+    return root
