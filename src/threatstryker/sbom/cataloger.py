@@ -122,6 +122,18 @@ class ParseContext:
         return self.deadline is not None and time.monotonic() > self.deadline
 
 
+def reachable(start: Iterable[str], edges: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every node reachable from ``start`` in a dependency graph (iterative: lockfiles can be deep)."""
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(edges(node))
+    return seen
+
+
 def load_json(ctx: ParseContext, info: FileInfo, limit: int = MANIFEST_READ_LIMIT) -> Any:
     """A JSON document read with a size limit (a UTF-8 byte order mark is allowed).
 

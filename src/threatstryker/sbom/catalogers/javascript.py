@@ -12,7 +12,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from threatstryker.model import Package
-from threatstryker.sbom.cataloger import MANIFEST_READ_LIMIT, Cataloger, ParseContext, ParseError, Parser, purl
+from threatstryker.sbom.cataloger import (
+    MANIFEST_READ_LIMIT,
+    Cataloger,
+    ParseContext,
+    ParseError,
+    Parser,
+    purl,
+    reachable,
+)
 from threatstryker.sources.filetree import FileInfo
 
 ECOSYSTEM = "npm"
@@ -386,14 +394,7 @@ def _pnpm_dev_only(doc: dict[str, Any]) -> set[str]:
                                if isinstance(importer, dict) else None))
 
     def reach(start: list[str]) -> set[str]:
-        seen: set[str] = set()
-        stack = list(start)
-        while stack:
-            key = stack.pop()
-            if key not in seen:
-                seen.add(key)
-                stack.extend(_pnpm_edges(snapshots.get(key)))
-        return {k.split("(", 1)[0] for k in seen}
+        return {k.split("(", 1)[0] for k in reachable(start, lambda key: _pnpm_edges(snapshots.get(key)))}
 
     return reach(dev) - reach(prod) if dev else set()
 

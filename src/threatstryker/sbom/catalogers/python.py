@@ -16,7 +16,15 @@ from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from threatstryker.model import Location, Package
-from threatstryker.sbom.cataloger import MANIFEST_READ_LIMIT, Cataloger, ParseContext, ParseError, Parser, purl
+from threatstryker.sbom.cataloger import (
+    MANIFEST_READ_LIMIT,
+    Cataloger,
+    ParseContext,
+    ParseError,
+    Parser,
+    purl,
+    reachable,
+)
 from threatstryker.sources.filetree import FileInfo, FileTreeError
 
 if TYPE_CHECKING:
@@ -490,14 +498,7 @@ def _uv_dev_only(entries: list[dict[str, Any]]) -> set[str]:
                 dev.extend(_dep_names(group))
 
     def reach(start: list[str]) -> set[str]:
-        seen: set[str] = set()
-        stack = list(start)
-        while stack:
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(edges.get(node, ()))
-        return seen
+        return reachable(start, lambda node: edges.get(node, ()))
 
     return reach(dev) - reach(prod) if dev else set()
 
