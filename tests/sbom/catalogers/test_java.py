@@ -515,3 +515,24 @@ def test_repository_layout_names_the_archive(tmp_path: Path) -> None:
 ])
 def test_repository_coordinates(path: str, expected: tuple[str, str, str] | None) -> None:
     assert java.repository_coordinates(path) == expected
+
+
+def test_debian_maven_repo_names_jars_without_pom_properties(tmp_path: Path) -> None:
+    java_dir = tmp_path / "usr/share/java"
+    write(java_dir / "guice.jar", zip_bytes({"com/google/inject/Guice.class": b"\xca\xfe"}))
+    write(java_dir / "aopalliance-1.0.jar", zip_bytes({}))
+    write(java_dir / "unlisted.jar", zip_bytes({}))
+    repo = tmp_path / "usr/share/maven-repo"
+    for link, target in (
+        ("com/google/inject/guice/4.2.3/guice-4.2.3.jar", "../../../../../../java/guice.jar"),
+        ("com/google/inject/guice/debian/guice-debian.jar", "../../../../../../java/guice.jar"),
+        ("aopalliance/aopalliance/debian/aopalliance-debian.jar", "../../../../java/aopalliance-1.0.jar"),
+    ):
+        (repo / link).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, repo / link)
+    pkgs = {(p.name, p.version, p.locations[0].path) for p in catalog_dir(tmp_path, "java").packages}
+    assert pkgs == {
+        ("com.google.inject:guice", "4.2.3", "/usr/share/java/guice.jar"),  # the real version over "debian"
+        ("aopalliance:aopalliance", "1.0", "/usr/share/java/aopalliance-1.0.jar"),  # "debian": keep the jar's
+        ("unlisted", "", "/usr/share/java/unlisted.jar"),
+    }

@@ -24,7 +24,7 @@ from xml.etree import ElementTree
 from threatstryker.model import Location, Package
 from threatstryker.sbom.cataloger import Cataloger, ParseContext, ParseError, Parser, purl
 from threatstryker.sbom.catalogers._zipindex import ZipEntry, ZipIndexError, ZipReader
-from threatstryker.sources.filetree import FileInfo
+from threatstryker.sources.filetree import FileInfo, FileTreeError
 
 ARCHIVE_EXTENSIONS = (".jar", ".war", ".ear", ".par", ".jpi", ".hpi", ".kar")
 #: Archives inside archives are opened down to this many levels.
@@ -609,8 +609,59 @@ def parse_gradle_lockfile(ctx: ParseContext, info: FileInfo) -> Iterator[Package
         ctx.warn(info.path, f"gradle-lockfile: {len(bad)} malformed line(s), first at line {bad[0]}")
 
 
+#: Where Debian records the Maven coordinates of the jars it installs in /usr/share/java, as symlinks
+#: GROUP/ARTIFACT/VERSION/ARTIFACT-VERSION.jar (VERSION "debian" for the packaged version, whatever it is).
+DEBIAN_MAVEN_REPO = "/usr/share/maven-repo"
+
+
+def _maven_repo_links(ctx: ParseContext, repo: str) -> dict[str, tuple[str, str, str]]:
+    """Jar path -> (group, artifact, version) from the symlinks of a Debian maven-repo (a real version
+    preferred over "debian")."""
+    found: dict[str, tuple[str, str, str]] = {}
+    stack = [(repo, 0)]
+    while stack and len(found) < 100_000:
+        path, depth = stack.pop()
+        for entry in ctx.tree.listdir(path):
+            if entry.kind == "dir" and depth < 12:
+                stack.append((entry.path, depth + 1))
+            elif entry.kind == "symlink" and entry.path.endswith(".jar"):
+                coords = repository_coordinates(entry.path)
+                if coords is None:
+                    continue
+                try:
+                    target = ctx.tree.resolve(entry.path)
+                except FileTreeError:
+                    continue
+                if target not in found or found[target][2] == "debian":
+                    found[target] = coords
+    return found
+
+
+def name_debian_jars(ctx: ParseContext, packages: list[Package]) -> list[Package]:
+    """Give archives that carry no pom.properties the Maven coordinates Debian's maven-repo records for them."""
+    orphans = [p for p in packages if p.ecosystem == "maven" and ":" not in p.name and p.found_by == "java-archive"
+               and p.locations and ":" not in p.locations[0].path]
+    if not orphans or ctx.tree.stat(DEBIAN_MAVEN_REPO) is None:
+        return packages
+    links = _maven_repo_links(ctx, DEBIAN_MAVEN_REPO)
+    out: list[Package] = []
+    for pkg in packages:
+        coords = links.get(pkg.locations[0].path) if pkg in orphans else None
+        if coords is None:
+            out.append(pkg)
+            continue
+        group, artifact, version = coords
+        named = maven_package(group, artifact, pkg.version if version == "debian" else version, pkg.found_by,
+                              pkg.locations[0])
+        named.locations, named.licenses = pkg.locations, pkg.licenses
+        named.metadata = {**pkg.metadata, "named_by": "debian-maven-repo"}
+        out.append(named)
+    return out
+
+
 CATALOGER = Cataloger(
     name="java",
+    finalize=name_debian_jars,
     parsers=(
         *(Parser(f"**/*{ext}", parse_archive, "java-archive") for ext in ARCHIVE_EXTENSIONS),
         Parser("**/pom.properties", parse_pom_properties, "java-pom-properties"),
