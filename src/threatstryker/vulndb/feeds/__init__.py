@@ -1,0 +1,1 @@
+"""Vulnerability feeds: readers that turn upstream records into :class:`~threatstryker.vulndb.advisory.Advisory`."""
