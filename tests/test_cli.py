@@ -75,3 +75,25 @@ def test_catalogers_listing_names_every_cataloger() -> None:
     assert res.returncode == 0
     for cat in all_catalogers():
         assert cat.name in res.stdout
+
+
+def test_db_update_and_status(shared_data: Path, tmp_path: Path) -> None:
+    db = tmp_path / "vuln.db"
+    res = run("db", "update", f"kev={shared_data / 'kev'}", f"alpine={shared_data / 'alpine-secdb'}",
+              "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    assert db.is_file() and "wrote" in res.stderr
+    res = run("db", "status", "--db", str(db), "--json", "--max-age", "100000")
+    assert res.returncode == 0, res.stderr
+    status = json.loads(res.stdout)
+    feeds = {f["name"]: f for f in status["feeds"]}
+    assert set(feeds) == {"kev", "alpine"} and feeds["kev"]["records"] > 1000
+    assert not any(f["stale"] for f in feeds.values())
+    res = run("db", "status", "--db", str(db), "--max-age", "0.000001")
+    assert res.returncode == 0 and "warning: feed kev is older than" in res.stderr
+    before = db.read_bytes()
+    res = run("db", "update", f"epss={tmp_path / 'missing.csv'}", "--db", str(db))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert db.read_bytes() == before  # a failed update leaves the previous database intact
+    res = run("db", "status", "--db", str(tmp_path / "none.db"))
+    assert res.returncode == 2 and "threatstryker db update" in res.stderr

@@ -182,5 +182,97 @@ def version() -> None:
     click.echo(f"threatstryker {__version__}")
 
 
+#: The vulnerability database's default location (override with --db).
+DEFAULT_DB = "~/.cache/threatstryker/vuln.db"
+
+
+@app.group("db")
+def db_group() -> None:
+    """Build and inspect the local vulnerability database."""
+
+
+@db_group.command("update")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
+              help="Database file to write (replaced atomically).")
+@click.option("--feed", "feeds", multiple=True, metavar="NAME",
+              help="Only read this feed (osv, debian, alpine, kev, epss); repeatable.")
+@click.option("-q", "--quiet", is_flag=True, help="No per-feed summary.")
+def db_update(sources: tuple[str, ...], db_path: str, feeds: tuple[str, ...], quiet: bool) -> None:
+    """Build the vulnerability database from local feed copies.
+
+    Each SOURCE is a path (an OSV directory or all.zip, a Debian tracker data directory, an Alpine secdb
+    directory, a KEV json/csv, an EPSS csv.gz, or a directory holding several of them), or KIND=PATH.
+    """
+    import os
+
+    from threatstryker.vulndb.build import BuildError, build_database
+
+    dest = os.path.expanduser(db_path)
+    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    try:
+        report = build_database(list(sources), dest, set(feeds) or None)
+    except BuildError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_TARGET)
+    except OSError as exc:
+        _error(f"cannot write {dest}: {exc.strerror or exc}")
+        sys.exit(EXIT_TARGET)
+    if not quiet:
+        for feed in report.feeds.values():
+            click.echo(f"{feed.name:8} {feed.records:>8} records {feed.errors:>6} errors "
+                       f"{feed.duration:7.1f} s", err=True)
+            for message in feed.messages[:3]:
+                click.echo(f"         {message}", err=True)
+        for skipped in report.skipped:
+            click.echo(f"skipped  {skipped} (not a known feed)", err=True)
+        click.echo(f"wrote {dest} ({report.size / 1e6:.1f} MB) in {report.duration:.1f} s", err=True)
+
+
+@db_group.command("status")
+@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
+              help="Database file to read.")
+@click.option("--max-age", type=float, default=7.0, show_default=True, metavar="DAYS",
+              help="Warn about feeds older than this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def db_status(db_path: str, max_age: float, as_json: bool) -> None:
+    """Show the vulnerability database's feeds, counts and ages (warning about stale ones)."""
+    import os
+
+    from threatstryker.vulndb.store import VulnDB, VulnDBError
+
+    try:
+        with VulnDB.open(os.path.expanduser(db_path)) as db:
+            status = db.status()
+    except VulnDBError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_TARGET)
+
+    def stale(age: float | None) -> bool:
+        return age is None or age > max_age * 86400
+
+    if as_json:
+        click.echo(json.dumps({
+            "path": status.path, "schema_version": status.schema_version,
+            "built_at": status.built_at.isoformat() if status.built_at else None,
+            "tool_version": status.tool_version, "size": status.size,
+            "advisories": status.advisories, "affected": status.affected,
+            "feeds": [{"name": f.name, "source": f.source, "records": f.records, "errors": f.errors,
+                       "fetched_at": f.fetched_at.isoformat() if f.fetched_at else None,
+                       "age_seconds": f.age(), "stale": stale(f.age()), "note": f.note} for f in status.feeds],
+        }, indent=2))
+        return
+    built = status.built_at.strftime("%Y-%m-%d %H:%M UTC") if status.built_at else "unknown"
+    click.echo(f"{status.path}: schema {status.schema_version}, built {built} by threatstryker "
+               f"{status.tool_version}, {status.size / 1e6:.1f} MB, {status.advisories} advisories")
+    for f in status.feeds:
+        age = f.age()
+        days = f"{age / 86400:.1f} days old" if age is not None else "age unknown"
+        click.echo(f"  {f.name:8} {f.records:>8} records {f.errors:>6} errors  {days}  {f.source}")
+        if stale(age):
+            click.echo(f"warning: feed {f.name} is older than {max_age:g} days; run `threatstryker db update`",
+                       err=True)
+
+
 if __name__ == "__main__":
     app()
