@@ -348,3 +348,14 @@ def test_alpine_entry_ids() -> None:
     assert alpine.entry_ids("CVE-2019-5060 TALOS-2019-0844") == (["CVE-2019-5060"], ["TALOS-2019-0844"])
     assert alpine.entry_ids("wnpa-sec-2017-18") == (["wnpa-sec-2017-18"], [])
     assert alpine.entry_ids("XPTI") == ([], [])
+
+
+def test_debian_list_symlinked_outside_the_directory_is_refused(tmp_path: Path) -> None:
+    from threatstryker.vulndb.feeds import debian
+
+    outside = tmp_path / "outside"
+    outside.write_text("[29 Mar 2023] DSA-1-1 pkg - issue\n\t{CVE-2023-0001}\n\t[bullseye] - pkg 1.0-1\n")
+    (tmp_path / "data/DSA").mkdir(parents=True)
+    (tmp_path / "data/DSA/list").symlink_to(outside)
+    results = list(debian.iter_records(tmp_path / "data"))
+    assert len(results) == 1 and "symlink leads outside" in str(results[0])

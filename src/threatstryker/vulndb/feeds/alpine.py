@@ -47,7 +47,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +56,7 @@ import yaml
 
 from ..advisory import Advisory, AdvisoryError, Affected, Event, Range, Reference, normalise_name, split_ecosystem
 from ..versions import InvalidVersion, compare, parse
+from ._files import feed_files, read_feed_file
 
 __all__ = ["MAX_ENTRIES", "MAX_FILE_BYTES", "SOURCE", "AdvisoryError", "iter_records", "load_secdb", "parse_secdb"]
 
@@ -296,39 +296,20 @@ def iter_records(
     root = Path(path)
     acc: _Acc = {}
     if root.is_dir():
-        files: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames.sort()
-            files.extend(Path(dirpath, f) for f in sorted(filenames) if f.lower().endswith(_SUFFIXES))
+        files = feed_files(root, lambda name: name.lower().endswith(_SUFFIXES))
     elif root.is_file():
         files = [root]
     else:
         yield AdvisoryError("no such file or directory", source=str(root))
         return
-    real_root = os.path.realpath(root if root.is_dir() else root.parent)
+    base = root if root.is_dir() else root.parent
     for file in files:
-        source = str(file)
-        real = os.path.realpath(file)
-        if file.is_symlink() and os.path.commonpath([real_root, real]) != real_root:
-            yield AdvisoryError("symlink leads outside the directory; not followed", source=source)
-            continue
         try:
-            info = os.stat(real)
-            if not stat.S_ISREG(info.st_mode):
-                yield AdvisoryError("not a regular file", source=source)
-                continue
-            if info.st_size > max_bytes:
-                yield AdvisoryError(f"file is {info.st_size} bytes, over the {max_bytes}-byte cap", source=source)
-                continue
-            with open(real, "rb") as handle:
-                raw = handle.read(max_bytes + 1)
-        except OSError as exc:
-            yield AdvisoryError(f"cannot read: {exc.strerror or exc}", source=source)
+            raw = read_feed_file(file, base, max_bytes)
+        except AdvisoryError as exc:
+            yield exc
             continue
-        if len(raw) > max_bytes:
-            yield AdvisoryError(f"file grew over the {max_bytes}-byte cap", source=source)
-            continue
-        yield from _load_into(raw, source, acc, json_format=file.name.lower().endswith(".json"))
+        yield from _load_into(raw, str(file), acc, json_format=file.name.lower().endswith(".json"))
     yield from _build(acc, str(root))
 
 

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +53,7 @@ from typing import Any
 
 from ..advisory import Advisory, AdvisoryError, Affected, Event, Range, Reference, normalise_name, split_ecosystem
 from ..versions import is_valid
+from ._files import feed_files, read_feed_file
 
 __all__ = ["MAX_FILE_BYTES", "MAX_LINE_CHARS", "RELEASES", "AdvisoryError", "iter_records", "parse_list"]
 
@@ -301,32 +301,19 @@ def iter_records(
     :class:`AdvisoryError` for each problem (never raises for bad data)."""
     root = Path(path)
     if root.is_dir():
-        files: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames.sort()
-            files.extend(Path(dirpath, f) for f in sorted(filenames) if f == "list")
+        files = feed_files(root, lambda name: name == "list")
     elif root.is_file():
         files = [root]
     else:
         yield AdvisoryError("no such file or directory", source=str(root))
         return
+    base = root if root.is_dir() else root.parent
     for file in files:
         source = str(file)
         try:
-            info = os.stat(file)
-            if not stat.S_ISREG(info.st_mode):
-                yield AdvisoryError("not a regular file", source=source)
-                continue
-            if info.st_size > max_bytes:
-                yield AdvisoryError(f"file is {info.st_size} bytes, over the {max_bytes}-byte cap", source=source)
-                continue
-            with open(file, "rb") as handle:
-                raw = handle.read(max_bytes + 1)
-        except OSError as exc:
-            yield AdvisoryError(f"cannot read: {exc.strerror or exc}", source=source)
-            continue
-        if len(raw) > max_bytes:
-            yield AdvisoryError(f"file grew over the {max_bytes}-byte cap", source=source)
+            raw = read_feed_file(file, base, max_bytes)
+        except AdvisoryError as exc:
+            yield exc
             continue
         try:
             text = raw.decode("utf-8")

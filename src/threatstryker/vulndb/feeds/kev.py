@@ -20,7 +20,6 @@ import io
 import json
 import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..advisory import AdvisoryError
+from ._files import read_feed_file
 
 __all__ = [
     "CATALOG_NAMES",
@@ -246,18 +246,7 @@ def _locate(path: Path) -> Path:
 
 def _read_capped(file: Path, max_bytes: int) -> bytes:
     source = str(file)
-    try:
-        info = os.stat(file)
-        if not stat.S_ISREG(info.st_mode):
-            raise AdvisoryError("not a regular file", source=source)
-        if info.st_size > max_bytes:
-            raise AdvisoryError(f"file is {info.st_size} bytes, over the {max_bytes}-byte cap", source=source)
-        with open(file, "rb") as handle:
-            raw = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise AdvisoryError(f"cannot read: {exc.strerror or exc}", source=source) from None
-    if len(raw) > max_bytes:
-        raise AdvisoryError(f"file grew over the {max_bytes}-byte cap", source=source)
+    raw = read_feed_file(file, Path(os.path.realpath(file)).parent, max_bytes)  # confinement: _locate
     if not raw.strip():
         raise AdvisoryError("file is empty", source=source)
     return raw

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from ..advisory import (
     normalise_name,
     split_ecosystem,
 )
+from ._files import feed_files, read_feed_file
 
 __all__ = ["MAX_NODES", "MAX_RECORD_BYTES", "AdvisoryError", "iter_records", "load_record", "parse_record"]
 
@@ -329,38 +329,15 @@ def iter_records(
 
 
 def _iter_dir(root: Path, max_bytes: int) -> Iterator[Advisory | AdvisoryError]:
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
-        dirnames.sort()
-        files = [Path(dirpath, f) for f in sorted(filenames) if f.lower().endswith(_JSON_SUFFIXES + _YAML_SUFFIXES)]
-        yield from _iter_files(root, files, max_bytes)
+    files = feed_files(root, lambda name: name.lower().endswith(_JSON_SUFFIXES + _YAML_SUFFIXES))
+    yield from _iter_files(root, files, max_bytes)
 
 
 def _iter_files(root: Path, files: list[Path], max_bytes: int) -> Iterator[Advisory | AdvisoryError]:
-    real_root = os.path.realpath(root)
     for file in files:
-        source = str(file)
-        real = os.path.realpath(file)
-        if file.is_symlink() and os.path.commonpath([real_root, real]) != real_root:
-            yield AdvisoryError("symlink leads outside the directory; not followed", source=source)
-            continue
         try:
-            info = os.stat(real)
-            if not stat.S_ISREG(info.st_mode):
-                yield AdvisoryError("not a regular file", source=source)
-                continue
-            if info.st_size > max_bytes:
-                yield AdvisoryError(f"file is {info.st_size} bytes, over the {max_bytes}-byte cap", source=source)
-                continue
-            with open(real, "rb") as handle:
-                raw = handle.read(max_bytes + 1)
-        except OSError as exc:
-            yield AdvisoryError(f"cannot read: {exc.strerror or exc}", source=source)
-            continue
-        if len(raw) > max_bytes:
-            yield AdvisoryError(f"file grew over the {max_bytes}-byte cap", source=source)
-            continue
-        try:
-            yield load_record(raw, source, yaml_format=file.name.lower().endswith(_YAML_SUFFIXES))
+            raw = read_feed_file(file, root, max_bytes)
+            yield load_record(raw, str(file), yaml_format=file.name.lower().endswith(_YAML_SUFFIXES))
         except AdvisoryError as exc:
             yield exc
 
