@@ -150,6 +150,16 @@ def load_json(ctx: ParseContext, info: FileInfo, limit: int = MANIFEST_READ_LIMI
         raise ParseError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
+def load_json_object(ctx: ParseContext, info: FileInfo, limit: int = MANIFEST_READ_LIMIT) -> dict[str, Any]:
+    """A JSON document whose top level must be an object (a lockfile); ParseError otherwise, empty included."""
+    data = load_json(ctx, info, limit)
+    if data is None:
+        raise ParseError("invalid JSON: the file is empty")
+    if not isinstance(data, dict):
+        raise ParseError("top level is not an object")
+    return data
+
+
 def purl(
     ptype: str,
     name: str,

@@ -6,7 +6,6 @@ and local folders in lockfiles are the project's own code and are left out too.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from threatstryker.sbom.cataloger import (
     ParseContext,
     ParseError,
     Parser,
+    load_json_object,
     purl,
     reachable,
 )
@@ -124,16 +124,6 @@ class Collector:
         return list(self.packages.values())
 
 
-def _load_json(ctx: ParseContext, info: FileInfo, limit: int = MANIFEST_READ_LIMIT) -> dict[str, Any]:
-    try:
-        data = json.loads(ctx.read_bytes(info, limit))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ParseError(f"invalid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ParseError("top level is not an object")
-    return data
-
-
 def _load_yaml_docs(ctx: ParseContext, info: FileInfo) -> list[dict[str, Any]]:
     import yaml  # imported on first use: keeps start-up fast
 
@@ -167,7 +157,7 @@ def parse_package_lock(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """package-lock.json: v2/v3 "packages" (keyed by node_modules paths), else v1 nested "dependencies"."""
     if _inside_installed_package(info):
         return []
-    data = _load_json(ctx, info)
+    data = load_json_object(ctx, info)
     out = Collector(ctx, info, "javascript-package-lock")
     packages = data.get("packages")
     if isinstance(packages, dict):
@@ -419,7 +409,7 @@ def parse_installed(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     dir_name = installed_name(info.path)
     if dir_name is None:
         return []
-    data = _load_json(ctx, info, PACKAGE_JSON_LIMIT)
+    data = load_json_object(ctx, info, PACKAGE_JSON_LIMIT)
     name = data.get("name")
     if not isinstance(name, str):
         name = dir_name

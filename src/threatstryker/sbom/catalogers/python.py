@@ -7,7 +7,6 @@ only exactly pinned lines (``==``/``===``), since a range names no version.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import tomllib
@@ -22,6 +21,7 @@ from threatstryker.sbom.cataloger import (
     ParseContext,
     ParseError,
     Parser,
+    load_json_object,
     purl,
     reachable,
 )
@@ -442,12 +442,7 @@ def parse_poetry_lock(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
 
 def parse_pipfile_lock(ctx: ParseContext, info: FileInfo) -> Iterable[Package]:
     """Pipfile.lock: "default" and "develop" (and any custom category); git/path entries have no version."""
-    try:
-        data = json.loads(ctx.read_bytes(info, MANIFEST_READ_LIMIT))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ParseError(f"invalid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ParseError("top level is not an object")
+    data = load_json_object(ctx, info)
     out = _Collector(ctx, info, "python-pipfile-lock")
     categories = ["default", "develop"] + [k for k in data if k not in ("default", "develop", "_meta")]
     for category in categories:
