@@ -27,10 +27,16 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# The vulnerability database `make run` uses, and the local feed copies it is built from when present
+# (otherwise `threatstryker db update` downloads the default feeds).
+DB ?= $(HOME)/.cache/threatstryker/vuln.db
+DATA ?= $(or $(THREATSTRYKER_TEST_DATA),../shared/data)
+
 ## make run: the main job on the embedded default — until the console exists, a scan of this host with
-## every scanner there is, printing a summary.
+## every scanner there is (packages and their vulnerabilities), printing a summary.
 run: $(STAMP)
-	$(VENV)/bin/threatstryker scan rootfs:/
+	@test -f $(DB) || $(VENV)/bin/threatstryker db update $(if $(wildcard $(DATA)),--from $(DATA)) --db $(DB)
+	$(VENV)/bin/threatstryker scan rootfs:/ --scanners sbom,vuln --db $(DB)
 
 ## make test: sets everything up and runs the whole suite.
 test: $(STAMP) system-deps
