@@ -112,7 +112,8 @@ def plan_package(pkg: Package, distro: Distro | None, *, comprehensive: bool = F
             return Skip("no-distro", f"no {pkg.ecosystem} distro release known for this package")
         keys = release_keys(found)
         if not keys:
-            return Skip("no-feed", f"no feed for {found.id} {found.version_id}".strip())
+            release = found.version_id or found.codename or "release unknown"
+            return Skip("no-feed", f"no feed for {found.id} ({release})")
         scheme = scheme_for(pkg.ecosystem)
         names: list[tuple[str, str, str]] = []
         source = pkg.source_name or pkg.name
