@@ -72,7 +72,7 @@ def test_ignore_file_and_expiry(app_dir: Path, vulndb_path: Path, tmp_path: Path
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     ignore.write_text(
         "ignore:\n"
-        f"  - id: GHSA-v845-jxx5-vc9f\n    reason: cookie header never sent cross-origin here\n    expires: {tomorrow}\n"
+        f"  - id: GHSA-v845-jxx5-vc9f\n    reason: cookie header never sent cross-site\n    expires: {tomorrow}\n"
         f"  - id: CVE-2023-45803\n    package: pkg:pypi/urllib3\n    reason: old waiver\n    expires: {yesterday}\n"
     )
     res = scan(app_dir, vulndb_path, "-f", "json", "--ignore-file", str(ignore), "--show-suppressed")
