@@ -29,7 +29,8 @@ class CycloneDXError(Exception):
     """The CycloneDX document did not validate against the schema (a bug: the message says where)."""
 
 
-def _component(pkg: Package) -> Component:
+def package_component(pkg: Package) -> Component:
+    """The CycloneDX component of one package; its bom-ref is ``pkg.id``."""
     props = [Property(name=f"{PROP}:found_by", value=pkg.found_by),
              Property(name=f"{PROP}:ecosystem", value=pkg.ecosystem)]
     for i, loc in enumerate(pkg.locations):
@@ -99,16 +100,21 @@ def build_bom(sbom: Sbom) -> Bom:
             description=sbom.distro.name or None,
         ))
     for pkg in sbom.packages:
-        bom.components.add(_component(pkg))
+        bom.components.add(package_component(pkg))
     return bom
 
 
 def write_cyclonedx(sbom: Sbom, validate: bool = False) -> str:
     """CycloneDX 1.6 JSON text; raises CycloneDXError when ``validate`` and the schema rejects it."""
+    return bom_to_json(build_bom(sbom), validate=validate)
+
+
+def bom_to_json(bom: Bom, validate: bool = False) -> str:
+    """A Bom as CycloneDX 1.6 JSON text; raises CycloneDXError when ``validate`` and the schema rejects it."""
     with warnings.catch_warnings():
         # the library warns that the root has no dependency graph: an inventory SBOM has none to give
         warnings.simplefilter("ignore", UserWarning)
-        text = JsonV1Dot6(build_bom(sbom)).output_as_string(indent=2)
+        text = JsonV1Dot6(bom).output_as_string(indent=2)
     if validate:
         error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
         if error is not None:

@@ -1,0 +1,168 @@
+"""SARIF 2.1.0 output: one rule per vulnerability id, one result per finding, warnings as tool notifications.
+
+Locations are package paths made relative to the target root (a file inside an archive points at the
+archive, the full virtual path is the location's message). Rules carry ``security-severity`` (the
+highest CVSS base score, omitted when there is none), the property GitHub code scanning ranks by.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from threatstryker import __version__
+from threatstryker.model.finding import ScanReport, VulnerabilityFinding, severity_rank
+from threatstryker.model.package import Location
+from threatstryker.report.order import sorted_findings
+
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+#: The partialFingerprints key; bump the version if the fingerprint's recipe ever changes.
+FINGERPRINT_KEY = "threatstryker/v1"
+_MAX_DESCRIPTION = 1000  # GitHub code scanning cuts rule descriptions at 1024 characters
+
+_LEVELS = {"critical": "error", "high": "error", "medium": "warning"}
+_FIX_SENTENCES = {
+    "not_fixed": "No fix is available yet.",
+    "wont_fix": "The distribution will not fix it in this release.",
+    "eol": "The distribution release is past its end of life: no fix will come.",
+    "unknown": "Whether a fix exists is not known.",
+}
+
+
+def level(severity: str) -> str:
+    """SARIF level of a severity word: critical/high → error, medium → warning, anything lower → note."""
+    return _LEVELS.get(severity.lower(), "note")
+
+
+def artifact_uri(path: str) -> str:
+    """A location path as a URI reference relative to the target root: no leading slash, percent-encoded,
+    and for a file inside an archive (``/app/a.war:WEB-INF/lib/b.jar``) the archive itself."""
+    outer = path.split(":", 1)[0].lstrip("/")
+    return quote(outer or ".", safe="/")
+
+
+def fix_sentence(f: VulnerabilityFinding) -> str:
+    if f.fix.state == "fixed":
+        return f"Fixed in {', '.join(f.fix.versions)}." if f.fix.versions else "A fix exists."
+    return _FIX_SENTENCES.get(f.fix.state, _FIX_SENTENCES["unknown"])
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 1] + "…"
+
+
+def _web_urls(f: VulnerabilityFinding) -> list[str]:
+    return [u for u in f.urls if u.startswith(("https://", "http://"))]
+
+
+def _rule(vid: str, group: list[VulnerabilityFinding]) -> dict[str, Any]:
+    severity = max((f.severity for f in group), key=severity_rank)
+    summary = next((f.summary for f in group if f.summary), "") or vid
+    urls = next((u for f in group if (u := _web_urls(f))), [])
+    aliases = sorted({a for f in group for a in f.aliases})
+    scores = [c.base_score for f in group for c in f.cvss]
+    help_lines = [f"{vid}: {summary}", f"Severity: {severity}"]
+    if aliases:
+        help_lines.append(f"Also known as: {', '.join(aliases)}")
+    help_lines += urls
+    rule: dict[str, Any] = {
+        "id": vid,
+        "shortDescription": {"text": _short(summary)},
+        "fullDescription": {"text": _short(summary)},
+        "help": {"text": "\n".join(help_lines)},
+        "defaultConfiguration": {"level": level(severity)},
+        "properties": {"tags": ["security", "vulnerability", severity]},
+    }
+    if urls:
+        rule["helpUri"] = urls[0]
+    if scores:
+        rule["properties"]["security-severity"] = f"{max(scores):.1f}"
+    if aliases:
+        rule["properties"]["aliases"] = aliases
+    return rule
+
+
+def _location(loc: Location) -> dict[str, Any]:
+    out: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(loc.path)}}}
+    if ":" in loc.path:
+        out["message"] = {"text": loc.path}
+    if loc.layer:
+        out["properties"] = {"layer": loc.layer}
+    return out
+
+
+def _result(f: VulnerabilityFinding, rule_index: int) -> dict[str, Any]:
+    p = f.package
+    props: dict[str, Any] = {"purl": p.purl, "ecosystem": p.ecosystem, "severity": f.severity,
+                             "fix": f.fix.to_dict()}
+    if f.epss:
+        props["epss"] = f.epss.to_dict()
+    if f.kev:
+        props["kev"] = f.kev.to_dict()
+    result: dict[str, Any] = {
+        "ruleId": f.id,
+        "ruleIndex": rule_index,
+        "level": level(f.severity),
+        "message": {"text": f"{p.name} {p.version} is affected by {f.id} ({f.severity}). {fix_sentence(f)}"},
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+        "properties": props,
+    }
+    if p.locations:
+        result["locations"] = [_location(loc) for loc in p.locations]
+    if f.suppressed is not None:
+        s = f.suppressed
+        result["suppressions"] = [{
+            "kind": "external",
+            "status": "accepted",
+            "justification": s.reason or s.status or s.source,
+            "properties": s.to_dict(),
+        }]
+    return result
+
+
+def _notification(text: str, lvl: str, path: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {"level": lvl, "message": {"text": text}}
+    if path:
+        out["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": artifact_uri(path)}}}]
+    return out
+
+
+def sarif_log(report: ScanReport, *, show_suppressed: bool = False) -> dict[str, Any]:
+    """The SARIF log as a dict: one run, its rules, results, and notices/warnings as notifications."""
+    findings = sorted_findings(report.findings)
+    if show_suppressed:
+        findings += sorted_findings(report.suppressed)
+    groups: dict[str, list[VulnerabilityFinding]] = {}
+    for f in findings:
+        groups.setdefault(f.id, []).append(f)
+    index = {vid: i for i, vid in enumerate(groups)}
+    notifications = [_notification(n, "note") for n in report.notices]
+    notifications += [_notification(str(w), "warning", w.path) for w in report.warnings]
+    run: dict[str, Any] = {
+        "tool": {"driver": {
+            "name": "threatstryker",
+            "version": report.tool_version or __version__,
+            "rules": [_rule(vid, group) for vid, group in groups.items()],
+        }},
+        "invocations": [{
+            "executionSuccessful": True,
+            "toolExecutionNotifications": notifications,
+            "properties": {"partial": report.partial},
+        }],
+        "results": [_result(f, index[f.id]) for f in findings],
+        "properties": {
+            "target": report.target.to_dict(),
+            "distro": report.distro.to_dict() if report.distro else None,
+            "packages": report.packages,
+            "db": report.db,
+        },
+    }
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
+
+
+def render_sarif(report: ScanReport, *, show_suppressed: bool = False) -> str:
+    """SARIF 2.1.0 JSON text, indent 2."""
+    return json.dumps(sarif_log(report, show_suppressed=show_suppressed), indent=2, ensure_ascii=False,
+                      default=str) + "\n"

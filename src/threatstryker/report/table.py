@@ -1,0 +1,132 @@
+"""Human-readable output: a Rich table of findings (most severe first), a summary line, notices and warnings."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from threatstryker.model.finding import SEVERITIES, ScanReport, VulnerabilityFinding
+from threatstryker.report.notes import note_lines
+from threatstryker.report.order import sorted_findings
+
+SEVERITY_STYLES = {
+    "critical": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "green",
+    "negligible": "dim",
+    "unknown": "dim",
+}
+_WHOLE = ("Severity", "ID")
+_FIX_WORDS = {"not_fixed": "not fixed", "wont_fix": "won't fix", "eol": "EOL", "unknown": ""}
+
+
+def render_table(report: ScanReport, *, show_suppressed: bool = False, width: int | None = None,
+                 color: bool = False) -> str:
+    """The report as text: header, findings table, summary, notices and warnings, and with ``show_suppressed``
+    a second table of the suppressed findings. ``color`` keeps ANSI styles (for a terminal)."""
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False,
+                      color_system="standard" if color else None, emoji=False)
+    console.print(_header(report), soft_wrap=True)
+    if report.findings:
+        console.print(_findings_table(report))
+    else:
+        console.print("No vulnerabilities found.")
+    console.print(_summary(report), soft_wrap=True)
+    if show_suppressed and report.suppressed:
+        console.print(_suppressed_table(report))
+    for line in note_lines(report):
+        console.print(escape(line), style="yellow" if "warning" in line.lower() or "PARTIAL" in line else None,
+                      soft_wrap=True)
+    return out.getvalue()
+
+
+def _header(report: ScanReport) -> str:
+    distro = report.distro
+    distro_text = f"{distro.name or distro.id} ({distro.purl_distro})" if distro else "none detected"
+    built = report.db.get("built_at") or "unknown"
+    return escape(f"Target: {report.target.ref}   Distro: {distro_text}   Packages scanned: {report.packages}   "
+                  f"DB built: {built}")
+
+
+def _summary(report: ScanReport) -> str:
+    counts = report.counts()
+    parts = [f"{counts[word]} {word}" for word in reversed(SEVERITIES)]
+    total = sum(counts.values())
+    return f"Findings: {total} ({', '.join(parts)})   Suppressed: {len(report.suppressed)}"
+
+
+def severity_text(word: str) -> Text:
+    return Text(word, style=SEVERITY_STYLES.get(word, "dim"))
+
+
+def id_text(f: VulnerabilityFinding) -> str:
+    """The id, with the number of aliases it also goes by: ``CVE-2024-22195 (+1)``."""
+    return f"{f.id} (+{len(f.aliases)})" if f.aliases else f.id
+
+
+def fix_text(f: VulnerabilityFinding) -> str:
+    if f.fix.state == "fixed":
+        return ", ".join(f.fix.versions) or "fixed"
+    return _FIX_WORDS.get(f.fix.state, f.fix.state)
+
+
+def epss_text(f: VulnerabilityFinding) -> str:
+    """Probability as a percentage and the percentile it ranks at: ``94.36% (p99)``."""
+    if f.epss is None:
+        return ""
+    return f"{f.epss.probability:.2%} (p{math.floor(f.epss.percentile * 100)})"
+
+
+def kev_text(f: VulnerabilityFinding) -> str:
+    if f.kev is None:
+        return ""
+    return "yes, ransomware" if f.kev.known_ransomware else "yes"
+
+
+def location_text(f: VulnerabilityFinding) -> str:
+    """The first location, and below it the short id of the layer that brought it in."""
+    if not f.package.locations:
+        return ""
+    loc = f.package.locations[0]
+    text = loc.path
+    if loc.layer:
+        text += f"\nlayer {loc.layer.split(':', 1)[-1][:12]}"
+    if len(f.package.locations) > 1:
+        text += f"\n(+{len(f.package.locations) - 1} more)"
+    return text
+
+
+def _findings_table(report: ScanReport) -> Table:
+    table = Table(title="Vulnerabilities", header_style="bold", title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("Severity", "ID", "Package", "Installed", "Fixed in", "EPSS", "KEV", "Location"):
+        # ids stay whole (they are searched for and copied); the rest folds on a narrow terminal
+        table.add_column(col, overflow="fold", no_wrap=col in _WHOLE)
+    for f in sorted_findings(report.findings):
+        table.add_row(severity_text(f.severity), escape(id_text(f)), escape(f.package.name),
+                      escape(f.package.version), escape(fix_text(f)), epss_text(f),
+                      Text(kev_text(f), style="bold red" if f.kev else ""), escape(location_text(f)))
+    return table
+
+
+def _suppressed_table(report: ScanReport) -> Table:
+    table = Table(title="Suppressed", header_style="bold", title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("Severity", "ID", "Package", "Installed", "Suppressed by", "Reason"):
+        table.add_column(col, overflow="fold", no_wrap=col in _WHOLE)
+    for f in sorted_findings(report.suppressed):
+        s = f.suppressed
+        by = f"{s.source}: {s.file}" if s and s.file else (s.source if s else "")
+        reason = ""
+        if s is not None:
+            reason = ", ".join(x for x in (s.status or "", s.reason) if x)
+            if s.expires:
+                reason += f" (until {s.expires})"
+        table.add_row(severity_text(f.severity), escape(id_text(f)), escape(f.package.name),
+                      escape(f.package.version), escape(by), escape(reason))
+    return table
