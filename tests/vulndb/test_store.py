@@ -14,7 +14,7 @@ from threatstryker.vulndb import build as build_mod
 from threatstryker.vulndb.advisory import Advisory, AdvisoryError
 from threatstryker.vulndb.build import BuildError, BuildReport, build_database, detect_kind
 from threatstryker.vulndb.feeds import alpine, debian, kev
-from threatstryker.vulndb.store import SchemaMismatch, VulnDB, VulnDBError
+from threatstryker.vulndb.store import SCHEMA_VERSION, SchemaMismatch, VulnDB, VulnDBError
 
 
 def _epss(path: Path) -> Path:
@@ -81,7 +81,7 @@ def test_counts_match_readers(built: tuple[Path, BuildReport, float], db: VulnDB
     assert report.feeds["epss"].messages and "CVE-BAD" in report.feeds["epss"].messages[0]
 
     status = db.status()
-    assert status.schema_version == 1
+    assert status.schema_version == SCHEMA_VERSION
     assert {f.name: (f.records, f.errors) for f in status.feeds} == {
         n: (r.records, r.errors) for n, r in report.feeds.items()
     }
@@ -219,7 +219,7 @@ def test_unreadable_source_keeps_old_db(shared_data: Path, tmp_path: Path) -> No
     with pytest.raises(BuildError, match="does not exist"):
         build_database([tmp_path / "missing"], dest)
     with pytest.raises(BuildError, match="unknown feed kind"):
-        build_database(["nvd=/x"], dest)
+        build_database(["nope=/x"], dest)
     assert dest.read_bytes() == before
 
 
@@ -238,7 +238,7 @@ def test_feed_filter_and_root_expansion(shared_data: Path, tmp_path: Path) -> No
     assert set(report.feeds) == {"kev"}
     assert str(shared_data / "yara") in report.skipped
     with pytest.raises(BuildError, match="unknown feed"):
-        build_database([shared_data], tmp_path / "vuln.db", feeds={"nvd"})
+        build_database([shared_data], tmp_path / "vuln.db", feeds={"nope"})
 
 
 def test_schema_mismatch_and_bad_files(shared_data: Path, tmp_path: Path) -> None:

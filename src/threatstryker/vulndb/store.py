@@ -19,8 +19,11 @@ one-line :class:`SchemaMismatch` telling the user to run ``threatstryker db upda
     with a ``_dropped`` marker, when over :data:`MAX_DB_SPECIFIC` bytes). Withdrawn records are
     stored with their ``withdrawn`` time; :meth:`VulnDB.advisories_for` leaves them out unless
     asked.
-``aliases(alias, advisory_id, feed)``
-    Indexed both ways; :meth:`VulnDB.aliases_of` follows it in both directions.
+``aliases(alias, advisory_id, feed, kind)``
+    ``kind`` is ``alias`` (the record's ``aliases``: the same vulnerability), ``upstream`` (its
+    ``upstream``: the vulnerability a distro record is derived from, ``DEBIAN-CVE-x`` -> ``CVE-x``)
+    or ``related`` (its ``related`` ids). Indexed both ways; :meth:`VulnDB.aliases_of` follows
+    ``alias`` and ``upstream`` links in both directions.
 ``affected(advisory_id, feed, ecosystem, release, package, raw_name, purl, ranges, versions,``
 ``fix_state, severity, ecosystem_specific, database_specific)``
     ``ecosystem`` is the base (``Debian``, ``PyPI``), ``release`` what followed the first
@@ -29,6 +32,12 @@ one-line :class:`SchemaMismatch` telling the user to run ``threatstryker db upda
     events in the order given. Indexed on ``(ecosystem, release, package)``.
 ``kev(cve_id, date_added, due_date, known_ransomware, vendor, product, name)``
 ``epss(cve_id, probability, percentile, score_date)``
+``cves(cve_id, published, modified, status, description, cvss, cwes, refs)``
+    One row per CVE from NVD (:mod:`~threatstryker.vulndb.feeds.nvd`); ``status`` is NVD's
+    ``vulnStatus`` (rejected CVEs are kept, with ``Rejected``), ``description`` the English one.
+    ``cvss`` is JSON ``[Cvss.to_dict(), ...]`` (v4.0 first, each metric's ``source``
+    ``nvd:<primary|secondary>:<who>``), ``cwes`` and ``refs`` JSON lists of ``CWE-n`` ids and
+    URLs. The same CVE twice keeps the newer ``modified``. :meth:`VulnDB.cve`/:meth:`VulnDB.cves`.
 """
 
 from __future__ import annotations
@@ -36,12 +45,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from ..model.finding import Cvss
 from .advisory import Affected, Event, Range, Severity, normalise_name
 from .feeds.kev import KevEntry
 
@@ -49,6 +59,7 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "AffectedRecord",
+    "CveRecord",
     "DBStatus",
     "EpssRecord",
     "FeedStatus",
@@ -60,7 +71,9 @@ __all__ = [
 ]
 
 #: Bumped whenever the tables change; readers refuse any other version.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Most CVE ids looked up in one query by :meth:`VulnDB.cves`.
+CVE_BATCH = 500
 #: Largest advisory-level ``database_specific`` JSON kept (bytes).
 MAX_DB_SPECIFIC = 8 * 1024
 
@@ -76,7 +89,7 @@ CREATE TABLE advisories (
     database_specific TEXT NOT NULL,
     PRIMARY KEY (id, feed)
 );
-CREATE TABLE aliases (alias TEXT NOT NULL, advisory_id TEXT NOT NULL, feed TEXT NOT NULL);
+CREATE TABLE aliases (alias TEXT NOT NULL, advisory_id TEXT NOT NULL, feed TEXT NOT NULL, kind TEXT NOT NULL);
 CREATE TABLE affected (
     advisory_id TEXT NOT NULL, feed TEXT NOT NULL, ecosystem TEXT NOT NULL, release TEXT NOT NULL,
     package TEXT NOT NULL, raw_name TEXT NOT NULL, purl TEXT, ranges TEXT NOT NULL, versions TEXT NOT NULL,
@@ -88,6 +101,10 @@ CREATE TABLE kev (
     vendor TEXT NOT NULL, product TEXT NOT NULL, name TEXT NOT NULL
 );
 CREATE TABLE epss (cve_id TEXT PRIMARY KEY, probability REAL NOT NULL, percentile REAL NOT NULL, score_date TEXT);
+CREATE TABLE cves (
+    cve_id TEXT PRIMARY KEY, published TEXT, modified TEXT, status TEXT NOT NULL, description TEXT NOT NULL,
+    cvss TEXT NOT NULL, cwes TEXT NOT NULL, refs TEXT NOT NULL
+);
 """
 
 #: Created after the bulk insert (faster than maintaining them row by row).
@@ -155,8 +172,8 @@ class AffectedRecord:
     """One affected-package row with its advisory's headline fields (what a matcher needs).
 
     ``affected`` is rebuilt as an :class:`Affected` with :class:`Range` objects, so the
-    matcher can use the same code as for advisories read straight from a feed. ``aliases``
-    are the advisory's own aliases as stored for this feed.
+    matcher can use the same code as for advisories read straight from a feed. ``aliases``,
+    ``upstream`` and ``related`` are the advisory's own ids of each kind as stored for this feed.
     """
 
     advisory_id: str
@@ -168,6 +185,8 @@ class AffectedRecord:
     severity: tuple[Severity, ...]
     aliases: tuple[str, ...]
     affected: Affected
+    upstream: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +195,25 @@ class EpssRecord:
     probability: float
     percentile: float
     score_date: datetime | None
+
+
+@dataclass(frozen=True)
+class CveRecord:
+    """A CVE as NVD describes it (a ``cves`` row): ``status`` is NVD's ``vulnStatus``, ``cvss``
+    its metrics (v4.0 first), ``cwes`` the ``CWE-n`` ids, ``refs`` the reference URLs."""
+
+    cve_id: str
+    published: datetime | None
+    modified: datetime | None
+    status: str
+    description: str
+    cvss: tuple[Cvss, ...]
+    cwes: tuple[str, ...]
+    refs: tuple[str, ...]
+
+    @property
+    def rejected(self) -> bool:
+        return self.status.strip().lower() == "rejected"
 
 
 def _time(text: str | None) -> datetime | None:
@@ -265,25 +303,40 @@ class VulnDB:
     # -- queries --------------------------------------------------------------------------------
 
     def advisories_for(
-        self, ecosystem: str, release: str | None, package: str, *, include_withdrawn: bool = False
+        self,
+        ecosystem: str,
+        release: str | None,
+        package: str,
+        *,
+        include_withdrawn: bool = False,
+        release_prefix: bool = False,
     ) -> list[AffectedRecord]:
         """Affected-package rows for ``package`` in ``ecosystem`` (the base: ``Debian``,
         ``PyPI``, ``Go``) and ``release`` (``"12"``, ``"v3.11"``; ``None``/``""`` for none).
         The name is normalised like the feeds do (PEP 503 for PyPI). Withdrawn advisories are
-        left out unless ``include_withdrawn``. Ordered by advisory id, then feed."""
+        left out unless ``include_withdrawn``. With ``release_prefix``, every release starting
+        with ``release`` matches (``enterprise_linux:9::`` for all of RHEL 9's streams).
+        Ordered by advisory id, then feed."""
         name = normalise_name(ecosystem, package)
         sql = (
             "SELECT f.advisory_id, f.feed, a.summary, a.published, a.modified, a.withdrawn, a.severity,"
             " f.ecosystem, f.release, f.package, f.raw_name, f.purl, f.ranges, f.versions, f.severity,"
             " f.ecosystem_specific, f.database_specific"
             " FROM affected f JOIN advisories a ON a.id = f.advisory_id AND a.feed = f.feed"
-            " WHERE f.ecosystem = ? AND f.release = ? AND f.package = ?"
+            " WHERE f.ecosystem = ? AND f.package = ?"
         )
+        params: tuple[str, ...]
+        if release_prefix and release:
+            sql += " AND f.release >= ? AND f.release < ?"
+            params = (ecosystem, name, release, release + "\U0010ffff")
+        else:
+            sql += " AND f.release = ?"
+            params = (ecosystem, name, release or "")
         if not include_withdrawn:
             sql += " AND a.withdrawn IS NULL"
         sql += " ORDER BY f.advisory_id, f.feed, f.rowid"
         out = []
-        for row in self._conn.execute(sql, (ecosystem, release or "", name)).fetchall():
+        for row in self._conn.execute(sql, params).fetchall():
             (adv_id, feed, summary, published, modified, withdrawn, adv_sev, eco, rel, pkg, raw, purl, ranges,
              versions, sev, eco_spec, db_spec) = row  # fmt: skip
             affected = Affected(
@@ -299,6 +352,7 @@ class VulnDB:
                 ecosystem_specific=json.loads(eco_spec),
                 database_specific=json.loads(db_spec),
             )
+            own = self._own_aliases(adv_id, feed)
             out.append(
                 AffectedRecord(
                     advisory_id=adv_id,
@@ -308,17 +362,22 @@ class VulnDB:
                     modified=_time(modified),
                     withdrawn=_time(withdrawn),
                     severity=_severities(adv_sev),
-                    aliases=self._own_aliases(adv_id, feed),
+                    aliases=own.get("alias", ()),
                     affected=affected,
+                    upstream=own.get("upstream", ()),
+                    related=own.get("related", ()),
                 )
             )
         return out
 
-    def _own_aliases(self, advisory_id: str, feed: str) -> tuple[str, ...]:
+    def _own_aliases(self, advisory_id: str, feed: str) -> dict[str, tuple[str, ...]]:
         rows = self._conn.execute(
-            "SELECT alias FROM aliases WHERE advisory_id = ? AND feed = ? ORDER BY rowid", (advisory_id, feed)
+            "SELECT alias, kind FROM aliases WHERE advisory_id = ? AND feed = ? ORDER BY rowid", (advisory_id, feed)
         )
-        return tuple(r[0] for r in rows)
+        out: dict[str, list[str]] = {}
+        for alias, kind in rows:
+            out.setdefault(kind, []).append(alias)
+        return {k: tuple(v) for k, v in out.items()}
 
     def aliases_of(self, identifier: str, *, rounds: int = 2) -> list[str]:
         """The ids linked to ``identifier`` through aliases, in both directions (the aliases an
@@ -330,8 +389,8 @@ class VulnDB:
             found: set[str] = set()
             for item in frontier:
                 rows = self._conn.execute(
-                    "SELECT alias FROM aliases WHERE advisory_id = ?"
-                    " UNION SELECT advisory_id FROM aliases WHERE alias = ?",
+                    "SELECT alias FROM aliases WHERE advisory_id = ? AND kind != 'related'"
+                    " UNION SELECT advisory_id FROM aliases WHERE alias = ? AND kind != 'related'",
                     (item, item),
                 )
                 found.update(r[0] for r in rows)
@@ -373,6 +432,35 @@ class VulnDB:
         if row is None:
             return None
         return EpssRecord(row[0], row[1], row[2], _time(row[3]))
+
+    def cve(self, cve_id: str) -> CveRecord | None:
+        """NVD's record of a CVE (id in any case), or ``None``."""
+        return self.cves([cve_id]).get(cve_id.strip().upper())
+
+    def cves(self, ids: Iterable[str]) -> dict[str, CveRecord]:
+        """NVD's records of the CVEs that have one, keyed by upper-case id; one query per
+        :data:`CVE_BATCH` ids."""
+        wanted = list(dict.fromkeys(i.strip().upper() for i in ids))
+        out: dict[str, CveRecord] = {}
+        for n in range(0, len(wanted), CVE_BATCH):
+            batch = wanted[n : n + CVE_BATCH]
+            rows = self._conn.execute(
+                "SELECT cve_id, published, modified, status, description, cvss, cwes, refs FROM cves"
+                f" WHERE cve_id IN ({', '.join('?' * len(batch))})",
+                batch,
+            )
+            for cve, published, modified, status, description, cvss, cwes, refs in rows:
+                out[cve] = CveRecord(
+                    cve_id=cve,
+                    published=_time(published),
+                    modified=_time(modified),
+                    status=status,
+                    description=description,
+                    cvss=tuple(Cvss.from_dict(c) for c in json.loads(cvss)),
+                    cwes=tuple(json.loads(cwes)),
+                    refs=tuple(json.loads(refs)),
+                )
+        return out
 
     def iter_ids(self, feed: str | None = None) -> Iterator[tuple[str, str]]:
         """``(id, feed)`` of every advisory (of one feed when given)."""
