@@ -5,7 +5,9 @@ Rich is imported only when a table or a progress display is drawn, so that a JSO
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -14,12 +16,13 @@ import click
 
 from threatstryker import __version__
 from threatstryker.model import Sbom
+from threatstryker.report import FAIL_ON_CHOICES
+from threatstryker.scan import DEFAULT_DB, DEFAULT_IGNORE_FILE, SCANNERS
 
 #: Exit code when the target itself cannot be opened, or an option is wrong.
 EXIT_TARGET = 2
 SBOM_FORMATS = ("table", "json", "cyclonedx-json", "spdx-json")
-SCAN_FORMATS = ("table", "json")
-SCANNERS = ("sbom",)
+SCAN_FORMATS = ("table", "json", "sarif", "cyclonedx-json")
 
 
 def _error(message: str) -> None:
@@ -129,32 +132,93 @@ def sbom(target: str, fmt: str, output: str | None, catalogers: str | None, vali
 
 @app.command()
 @click.argument("target", metavar="TARGET")
-@click.option("--scanners", default="sbom", show_default=True, help="Comma-separated: " + ", ".join(SCANNERS))
+@click.option("--scanners", default="vuln", show_default=True, help="Comma-separated: " + ", ".join(SCANNERS))
 @click.option("-f", "--format", "fmt", type=click.Choice(SCAN_FORMATS), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report to this file.")
+@click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
+              help="Vulnerability database (see `threatstryker db update`).")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False), metavar="SEVERITY",
+              help="Exit 1 when an active finding is at least this severe (" + ", ".join(FAIL_ON_CHOICES) + ").")
+@click.option("--ignore-unfixed", is_flag=True, help="Leave out vulnerabilities with no fixed version.")
+@click.option("--comprehensive", is_flag=True,
+              help="Also match language packages installed by the OS package manager against their ecosystem.")
+@click.option("--ignore-file", "ignore_files", multiple=True, type=click.Path(dir_okay=False),
+              help=f"Ignore file (default: ./{DEFAULT_IGNORE_FILE} when present); repeatable.")
+@click.option("--vex", "vex_files", multiple=True, type=click.Path(dir_okay=False),
+              help="OpenVEX or CycloneDX VEX document; repeatable.")
+@click.option("--show-suppressed", is_flag=True, help="List suppressed findings too.")
+@click.option("--max-db-age", type=float, default=7.0, show_default=True, metavar="DAYS",
+              help="Warn when vulnerability data is older than this.")
 @_common
-def scan(target: str, scanners: str, fmt: str, exclude: tuple[str, ...], cross_mounts: bool,
+def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str, fail_on: str | None,
+         ignore_unfixed: bool, comprehensive: bool, ignore_files: tuple[str, ...], vex_files: tuple[str, ...],
+         show_suppressed: bool, max_db_age: float, exclude: tuple[str, ...], cross_mounts: bool,
          timeout: float | None, quiet: bool) -> None:
-    """Run every requested scanner on TARGET and print a summary."""
-    wanted = {s.strip() for s in scanners.split(",") if s.strip()}
-    unknown = wanted - set(SCANNERS)
-    if unknown:
-        _error(f"unknown scanner(s): {', '.join(sorted(unknown))}; available: {', '.join(SCANNERS)}")
+    """Run the requested scanners on TARGET and report the findings.
+
+    Exit codes: 0 done, 1 a finding at or above --fail-on, 2 the target, an option, the database
+    or an ignore/VEX file is unusable (one line on stderr says which).
+    """
+    from threatstryker.report import exit_code, render
+    from threatstryker.report.notes import note_lines
+    from threatstryker.scan import ScanError, ScanOptions, run_scan
+
+    wanted = tuple(s.strip() for s in scanners.split(",") if s.strip())
+    unknown = set(wanted) - set(SCANNERS)
+    if unknown or not wanted:
+        _error(f"unknown scanner(s): {', '.join(sorted(unknown)) or '(none)'}; available: {', '.join(SCANNERS)}")
         sys.exit(EXIT_TARGET)
-    result = _scan(target, None, exclude, cross_mounts, timeout, quiet)
-    if fmt == "json":
-        from threatstryker.sbom.formats.native import sbom_to_dict
+    options = ScanOptions(
+        scanners=wanted, db_path=db_path, comprehensive=comprehensive, ignore_unfixed=ignore_unfixed,
+        suppressions=(*ignore_files, *vex_files), max_db_age_days=max_db_age,
+    )
+    if "vuln" in wanted:  # fail before a long catalog walk when the database is unusable
+        from threatstryker.vulndb.store import VulnDB, VulnDBError
 
-        sys.stdout.write(json.dumps({"target": result.target.to_dict(), "sbom": sbom_to_dict(result)},
-                                    indent=2, ensure_ascii=False) + "\n")
-        return
-    from rich.console import Console
+        try:
+            VulnDB.open(os.path.expanduser(db_path)).close()
+        except VulnDBError as exc:
+            _error(str(exc))
+            sys.exit(EXIT_TARGET)
+    sbom = _scan(target, None, exclude, cross_mounts, timeout, quiet)
+    try:
+        report = run_scan(sbom, options)
+    except ScanError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_TARGET)
+    to_terminal = output is None and sys.stdout.isatty()
+    if fmt == "table":
+        text = ""
+        if "sbom" in wanted:
+            from rich.console import Console
 
-    from threatstryker.sbom.formats.table import render_summary
+            from threatstryker.sbom.formats.table import render_summary
 
-    console = Console()
-    console.print(f"[bold]ThreatStryker {__version__}[/bold] scan of {result.target.ref} "
-                  f"({result.target.name}) with scanners: sbom", highlight=False, markup=True)
-    render_summary(result, console)
+            console = Console(record=True, file=io.StringIO(), force_terminal=to_terminal,
+                              width=None if to_terminal else 120)
+            console.print(f"[bold]ThreatStryker {__version__}[/bold] scan of {sbom.target.ref} "
+                          f"({sbom.target.name}) with scanners: {', '.join(report.scanners)}", highlight=False)
+            render_summary(sbom, console)
+            text = console.export_text(styles=to_terminal)
+        if "vuln" in wanted:
+            text += render(report, "table", show_suppressed=show_suppressed, color=to_terminal,
+                           console_width=None if to_terminal else 160)
+    else:
+        text = render(report, fmt, show_suppressed=show_suppressed)
+        if fmt == "json" and "sbom" in wanted:
+            from threatstryker.sbom.formats.native import sbom_to_dict
+
+            doc = json.loads(text)
+            doc["sbom"] = sbom_to_dict(sbom)
+            text = json.dumps(doc, indent=2, ensure_ascii=False)
+        for line in note_lines(report):
+            click.echo(line, err=True)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.exit(exit_code(report, fail_on))
 
 
 @app.command("catalogers")
@@ -182,8 +246,6 @@ def version() -> None:
     click.echo(f"threatstryker {__version__}")
 
 
-#: The vulnerability database's default location (override with --db).
-DEFAULT_DB = "~/.cache/threatstryker/vuln.db"
 
 
 @app.group("db")
@@ -191,42 +253,127 @@ def db_group() -> None:
     """Build and inspect the local vulnerability database."""
 
 
+#: Where downloaded feeds are kept (override with --cache); the same as threatstryker.vulndb.fetch.DEFAULT_CACHE.
+DEFAULT_FEED_CACHE = "~/.cache/threatstryker/feeds"
+
+
 @db_group.command("update")
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--from", "froms", multiple=True, metavar="DIR|FILE|URL",
+              help="A feed to read: a path, an http(s) URL (downloaded into --cache), or KIND=PATH / KIND=URL; "
+                   "repeatable. Positional SOURCEs mean the same.")
+@click.option("--feeds", "feed_names", multiple=True, metavar="LIST",
+              help="Download these named feeds, comma-separated (osv:PyPI,osv:npm,kev,epss,alpine:v3.20,"
+                   "debian-tracker,nvd; `default` for the default set). With no source and no --feeds, the "
+                   "default set is downloaded.")
 @click.option("--db", "db_path", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
               help="Database file to write (replaced atomically).")
-@click.option("--feed", "feeds", multiple=True, metavar="NAME",
-              help="Only read this feed (osv, debian, alpine, kev, epss); repeatable.")
+@click.option("--cache", "cache_dir", default=DEFAULT_FEED_CACHE, show_default=True,
+              type=click.Path(file_okay=False), help="Where downloads are kept between updates.")
+@click.option("--offline", is_flag=True, help="Never download: URLs are refused, named feeds come from --cache.")
+@click.option("--feed", "feeds", multiple=True, metavar="KIND",
+              help="Only read this kind of feed (osv, debian, debian-tracker, alpine, nvd, kev, epss); repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-feed summary.")
-def db_update(sources: tuple[str, ...], db_path: str, feeds: tuple[str, ...], quiet: bool) -> None:
-    """Build the vulnerability database from local feed copies.
+def db_update(sources: tuple[str, ...], froms: tuple[str, ...], feed_names: tuple[str, ...], db_path: str,
+              cache_dir: str, offline: bool, feeds: tuple[str, ...], quiet: bool) -> None:
+    """Build the vulnerability database from local feed copies and downloads.
 
-    Each SOURCE is a path (an OSV directory or all.zip, a Debian tracker data directory, an Alpine secdb
-    directory, a KEV json/csv, an EPSS csv.gz, or a directory holding several of them), or KIND=PATH.
+    Each SOURCE (or --from) is a path (an OSV directory or all.zip, a Debian tracker data directory or JSON
+    export, an Alpine secdb directory, a KEV json/csv, an EPSS csv.gz, or a directory holding several of them),
+    an http(s) URL, or KIND=PATH / KIND=URL. A failed download or build leaves the previous database as it was.
     """
     import os
 
     from threatstryker.vulndb.build import BuildError, build_database
+    from threatstryker.vulndb.fetch import Fetcher, FetchError, build_sources
 
     dest = os.path.expanduser(db_path)
-    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     try:
-        report = build_database(list(sources), dest, set(feeds) or None)
-    except BuildError as exc:
+        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+        with Fetcher(cache_dir, offline=offline) as fetcher:
+            local, downloads = _db_fetch(fetcher, [*sources, *froms], feed_names, set(feeds), quiet)
+            with fetcher.staging() as stage:
+                report = build_database([*local, *build_sources(downloads, stage)], dest, set(feeds) or None)
+    except (BuildError, FetchError) as exc:
         _error(str(exc))
         sys.exit(EXIT_TARGET)
     except OSError as exc:
-        _error(f"cannot write {dest}: {exc.strerror or exc}")
+        _error(f"cannot write {exc.filename or dest}: {exc.strerror or exc}")
         sys.exit(EXIT_TARGET)
     if not quiet:
-        for feed in report.feeds.values():
-            click.echo(f"{feed.name:8} {feed.records:>8} records {feed.errors:>6} errors "
-                       f"{feed.duration:7.1f} s", err=True)
-            for message in feed.messages[:3]:
-                click.echo(f"         {message}", err=True)
-        for skipped in report.skipped:
-            click.echo(f"skipped  {skipped} (not a known feed)", err=True)
+        _db_update_summary(report, downloads)
         click.echo(f"wrote {dest} ({report.size / 1e6:.1f} MB) in {report.duration:.1f} s", err=True)
+
+
+def _db_fetch(fetcher: Any, values: list[str], feed_names: tuple[str, ...], kinds: set[str],
+              quiet: bool) -> tuple[list[str], list[Any]]:
+    """Split `db update` sources into local ones and downloads, and download (or, offline, look up) the latter."""
+    from threatstryker.vulndb.fetch import (
+        Downloaded,
+        FetchError,
+        RemoteSource,
+        default_feeds,
+        kind_of,
+        parse_source,
+        resolve_feeds,
+    )
+
+    parsed = [parse_source(v) for v in values]
+    local = [p for p in parsed if isinstance(p, str)]
+    remotes = [p for p in parsed if isinstance(p, RemoteSource)]
+    named = resolve_feeds(feed_names) if feed_names else ([] if parsed else default_feeds())
+    if kinds:
+        named = [f for f in named if f.kind in kinds]
+    if fetcher.offline and remotes:
+        raise FetchError(f"--offline: refusing to download {remotes[0].url}")
+    downloads: list[Downloaded] = []
+    status = None
+    if (remotes or named) and not quiet and sys.stderr.isatty():
+        from rich.console import Console
+
+        status = Console(stderr=True).status("downloading")
+        status.start()
+    try:
+        for remote in remotes:
+            if status is not None:
+                status.update(f"downloading {remote.url}")
+            res = fetcher.fetch(remote.url)
+            downloads.append(Downloaded(remote.url, kind_of(res, remote.kind), res))
+        for feed in named:
+            if status is not None:
+                status.update(f"downloading {feed.name}")
+            downloads.extend(Downloaded(feed.name, feed.kind, res) for res in fetcher.fetch_feed(feed))
+    finally:
+        if status is not None:
+            status.stop()
+    return local, downloads
+
+
+def _db_update_summary(report: Any, downloads: list[Any]) -> None:
+    """The per-feed table of a finished `db update` (and what was downloaded), on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    if downloads:
+        fetched = Table(title="downloads", header_style="bold", title_justify="left")
+        for col in ("Feed", "Status", "Size", "URL"):
+            fetched.add_column(col, justify="right" if col == "Size" else "left", overflow="fold")
+        for d in downloads:
+            size = f"{d.result.size / 1e6:.1f} MB" if d.result.size else ""
+            fetched.add_row(d.feed if d.feed != d.result.url else d.kind, d.result.status, size, d.result.url)
+        console.print(fetched)
+    table = Table(title="feeds", header_style="bold", title_justify="left")
+    for col in ("Feed", "Records", "Errors", "Duplicates", "Time"):
+        table.add_column(col, justify="left" if col == "Feed" else "right")
+    for feed in report.feeds.values():
+        table.add_row(feed.name, str(feed.records), str(feed.errors), str(feed.duplicates), f"{feed.duration:.1f} s")
+    console.print(table)
+    for feed in report.feeds.values():
+        for message in feed.messages[:3]:
+            click.echo(f"{feed.name}: {message}", err=True)
+    for skipped in report.skipped:
+        click.echo(f"skipped  {skipped} (not a known feed)", err=True)
 
 
 @db_group.command("status")

@@ -6,7 +6,9 @@ everything into a new temporary file next to ``dest`` in one transaction, then
 ``os.replace``-s it onto ``dest``. A failed or interrupted build (an exception from a reader,
 Ctrl-C, a full disk) removes the temporary file and leaves the previous database as it was.
 
-Feeds are named by kind: ``osv``, ``debian``, ``alpine``, ``kev``, ``epss``; several sources
+Feeds are named by kind: ``osv``, ``debian``, ``debian-tracker`` (the tracker's JSON export),
+``alpine``, ``nvd`` (NVD CVE API 2.0 JSON, written to the ``cves`` table; the same CVE twice keeps
+the newer ``lastModified``), ``kev``, ``epss``; several sources
 of one kind (``osv/Go`` and ``osv/PyPI``) make one feed. Records a reader cannot read are
 counted per feed and the first :data:`MAX_MESSAGES` messages kept in the report; they never
 stop the build. But a feed that yields errors and **no** record at all (a missing or
@@ -36,20 +38,23 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .advisory import Advisory, AdvisoryError
-from .feeds import alpine, debian, epss, kev, osv
+from .advisory import Advisory, AdvisoryError, Affected
+from .feeds import alpine, debian, debian_json, epss, kev, nvd, osv
 from .feeds.epss import EpssScore
 from .feeds.kev import KevEntry
+from .feeds.nvd import NvdCve
 from .store import INDEXES, MAX_DB_SPECIFIC, SCHEMA_VERSION, create_schema, run_script
 
 __all__ = ["KINDS", "MAX_MESSAGES", "BuildError", "BuildReport", "FeedReport", "build_database", "detect_kind"]
 
 #: The feed kinds, in the order they are written.
-KINDS: tuple[str, ...] = ("osv", "debian", "alpine", "kev", "epss")
+KINDS: tuple[str, ...] = ("osv", "debian", "debian-tracker", "alpine", "nvd", "kev", "epss")
 #: Error messages kept per feed in the report.
 MAX_MESSAGES = 20
 
-_KIND_PATH = re.compile(r"^(?P<kind>[a-z]+)=(?P<path>.+)$")
+_KIND_PATH = re.compile(r"^(?P<kind>[a-z]+(?:-[a-z]+)*)=(?P<path>.+)$")
+# The tracker's JSON export starts {"<source package>": {"CVE-..." or "TEMP-...": {...}.
+_DEBIAN_TRACKER_HEAD = re.compile(rb'^\s*\{\s*"[a-z0-9][a-z0-9+.-]*"\s*:\s*\{\s*"(?:CVE|TEMP)-')
 _DEBIAN_LISTS = ("DSA/list", "DLA/list", "DTSA/list")
 _ALPINE_RELEASE = re.compile(r"^(v\d+\.\d+|edge)$")
 
@@ -95,6 +100,8 @@ def detect_kind(path: Path) -> str | None:
             return "osv"
         if name.startswith("known_exploited_vulnerabilities"):
             return "kev"
+        if nvd.is_feed_name(name) or nvd.looks_like_nvd(_head(path)):
+            return "nvd"
         if name.startswith("epss") or name.endswith(".gz"):
             return "epss"
         if name == "list":
@@ -106,6 +113,8 @@ def detect_kind(path: Path) -> str | None:
             return "alpine"
         if b"catalogVersion" in head or b"cveID" in head:
             return "kev"
+        if _DEBIAN_TRACKER_HEAD.match(head):
+            return "debian-tracker"
         if name.endswith((".json", ".yaml", ".yml")):
             return "osv"
         return None
@@ -117,6 +126,8 @@ def detect_kind(path: Path) -> str | None:
         return "debian"
     if _looks_alpine(path):
         return "alpine"
+    if _looks_nvd(path):
+        return "nvd"
     if any(path.glob("*.zip")) or _looks_osv(path):
         return "osv"
     return None
@@ -128,6 +139,12 @@ def _head(path: Path, size: int = 4096) -> bytes:
             return fh.read(size)
     except OSError:
         return b""
+
+
+def _looks_nvd(path: Path, sample: int = 3) -> bool:
+    """Some of the first few JSON files (sorted, top level) is named or shaped like NVD 2.0 JSON."""
+    files = sorted(f for f in path.iterdir() if f.name.lower().endswith((".json", ".json.gz")) and f.is_file())
+    return any(nvd.is_feed_name(f.name) or nvd.looks_like_nvd(_head(f)) for f in files[:sample])
 
 
 def _looks_alpine(path: Path) -> bool:
@@ -202,16 +219,41 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
+def _affected_key(a: Affected) -> tuple[str, str, str]:
+    return a.ecosystem_base, a.ecosystem_release or "", a.name
+
+
 def _write_advisory(conn: sqlite3.Connection, adv: Advisory, feed: str, rep: FeedReport) -> None:
+    """Store ``adv``. The same id met again in one feed (two copies of a record, or one CVE in
+    two Alpine releases' files) is merged: the newer ``modified`` record's fields win, and the
+    affected packages of both are kept, the newer record's where both name the same package."""
     old = conn.execute("SELECT modified FROM advisories WHERE id = ? AND feed = ?", (adv.id, feed)).fetchone()
     if old is not None:
         rep.duplicates += 1
+        stored = {
+            (eco, rel, pkg)
+            for eco, rel, pkg in conn.execute(
+                "SELECT ecosystem, release, package FROM affected WHERE advisory_id = ? AND feed = ?", (adv.id, feed)
+            )
+        }
+        known = {a for (a,) in conn.execute("SELECT alias FROM aliases WHERE advisory_id = ? AND feed = ?",
+                                            (adv.id, feed))}
         if (old[0] or "") >= (_iso(adv.modified) or ""):
+            extra = tuple(a for a in adv.affected if _affected_key(a) not in stored)
+            _write_links(conn, adv, feed, skip=known)
+            _write_affected(conn, adv.id, feed, extra)
             return
-        for table, column in (("advisories", "id"), ("aliases", "advisory_id"), ("affected", "advisory_id")):
-            conn.execute(f"DELETE FROM {table} WHERE {column} = ? AND feed = ?", (adv.id, feed))
+        conn.execute("DELETE FROM advisories WHERE id = ? AND feed = ?", (adv.id, feed))
+        for a in adv.affected:
+            conn.execute(
+                "DELETE FROM affected WHERE advisory_id = ? AND feed = ? AND ecosystem = ? AND release = ?"
+                " AND package = ?",
+                (adv.id, feed, *_affected_key(a)),
+            )
+        _write_links(conn, adv, feed, skip=known)
     else:
         rep.records += 1
+        _write_links(conn, adv, feed)
     db_specific = _dumps(adv.database_specific)
     if len(db_specific) > MAX_DB_SPECIFIC:
         db_specific = _dumps({"_dropped": len(db_specific)})
@@ -230,14 +272,25 @@ def _write_advisory(conn: sqlite3.Connection, adv: Advisory, feed: str, rep: Fee
             db_specific,
         ),
     )
+    _write_affected(conn, adv.id, feed, adv.affected)
+
+
+def _write_links(conn: sqlite3.Connection, adv: Advisory, feed: str, skip: Iterable[str] = ()) -> None:
+    links = {a: "alias" for a in adv.aliases if a and a != adv.id}
+    for kind, ids in (("upstream", adv.upstream), ("related", adv.related)):
+        links.update((a, kind) for a in ids if a and a != adv.id and a not in links)
+    skipped = set(skip)
     conn.executemany(
-        "INSERT INTO aliases VALUES (?, ?, ?)", [(a, adv.id, feed) for a in dict.fromkeys(adv.aliases) if a]
+        "INSERT INTO aliases VALUES (?, ?, ?, ?)", [(a, adv.id, feed, k) for a, k in links.items() if a not in skipped]
     )
+
+
+def _write_affected(conn: sqlite3.Connection, adv_id: str, feed: str, affected: Iterable[Affected]) -> None:
     conn.executemany(
         "INSERT INTO affected VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
-                adv.id,
+                adv_id,
                 feed,
                 a.ecosystem_base,
                 a.ecosystem_release or "",
@@ -261,7 +314,7 @@ def _write_advisory(conn: sqlite3.Connection, adv: Advisory, feed: str, rep: Fee
                 _dumps(a.ecosystem_specific),
                 _dumps(a.database_specific),
             )
-            for a in adv.affected
+            for a in affected
         ],
     )
 
@@ -283,6 +336,29 @@ def _write_kev(conn: sqlite3.Connection, entry: KevEntry, rep: FeedReport) -> No
         rep.records += 1
     else:
         rep.duplicates += 1
+
+
+def _write_cve(conn: sqlite3.Connection, cve: NvdCve, rep: FeedReport) -> None:
+    old = conn.execute("SELECT modified FROM cves WHERE cve_id = ?", (cve.id,)).fetchone()
+    if old is not None:
+        rep.duplicates += 1
+        if (old[0] or "") >= (_iso(cve.modified) or ""):
+            return
+    else:
+        rep.records += 1
+    conn.execute(
+        "INSERT OR REPLACE INTO cves VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            cve.id,
+            _iso(cve.published),
+            _iso(cve.modified),
+            cve.status,
+            cve.description,
+            _dumps([c.to_dict() for c in cve.cvss]),
+            _dumps(list(cve.cwes)),
+            _dumps(list(cve.references)),
+        ),
+    )
 
 
 def _read_epss(path: Path, conn: sqlite3.Connection, rep: FeedReport) -> None:
@@ -309,6 +385,7 @@ def _read_epss(path: Path, conn: sqlite3.Connection, rep: FeedReport) -> None:
 ADVISORY_READERS: dict[str, Callable[[Path], Iterator[Advisory | AdvisoryError]]] = {
     "osv": osv.iter_records,
     "debian": debian.iter_records,
+    "debian-tracker": debian_json.iter_records,
     "alpine": alpine.iter_records,
 }
 
@@ -316,6 +393,13 @@ ADVISORY_READERS: dict[str, Callable[[Path], Iterator[Advisory | AdvisoryError]]
 def _read(kind: str, path: Path, conn: sqlite3.Connection, rep: FeedReport) -> None:
     if kind == "epss":
         _read_epss(path, conn, rep)
+        return
+    if kind == "nvd":
+        for cve in nvd.iter_records(path):
+            if isinstance(cve, NvdCve):
+                _write_cve(conn, cve, rep)
+            else:
+                rep.error(cve)
         return
     if kind == "kev":
         for entry in kev.iter_entries(path):
