@@ -47,6 +47,7 @@ test: $(STAMP) system-deps
 ## make bench: side-by-side benchmarks against named peers (syft, trivy); not tests.
 bench: $(STAMP) system-deps
 	$(PY) bench/sbom_bench.py
+	$(PY) bench/vuln_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -125,7 +125,8 @@ def main() -> int:
     lines = [
         f"# Vulnerability matching benchmark ({stamp})",
         "",
-        f"DB build from `{args.data}`: {results['build']['seconds']} s, {results['build']['size_mb']:.1f} MB, "
+        f"DB build from `{args.data}`: {results['build']['seconds']} s, peak {results['build']['peak_mb']:.0f} MB, "
+        f"file {results['build']['size_mb']:.1f} MB, "
         f"records {results['build']['feeds']}",
         "",
         "| mode | packages | looked up | findings | match median (s) | peak MB |",
