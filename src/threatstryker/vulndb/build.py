@@ -219,6 +219,19 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
+#: Longest summary derived from a record's details when it has no summary (PyPA records have none).
+MAX_HEADLINE = 200
+
+
+def _headline(details: str) -> str:
+    """The first sentence (or line) of ``details``, at most :data:`MAX_HEADLINE` characters."""
+    text = " ".join(details.strip().split("\n\n", 1)[0].split())
+    end = text.find(". ")
+    if 0 < end < MAX_HEADLINE:
+        return text[: end + 1]
+    return text if len(text) <= MAX_HEADLINE else text[: MAX_HEADLINE - 1].rstrip() + "…"
+
+
 def _affected_key(a: Affected) -> tuple[str, str, str]:
     return a.ecosystem_base, a.ecosystem_release or "", a.name
 
@@ -265,7 +278,7 @@ def _write_advisory(conn: sqlite3.Connection, adv: Advisory, feed: str, rep: Fee
             _iso(adv.published),
             _iso(adv.modified),
             _iso(adv.withdrawn),
-            adv.summary,
+            adv.summary or _headline(adv.details),
             _dumps([[s.type, s.score] for s in adv.severity]),
             _dumps([[r.type, r.url] for r in adv.references]),
             _dumps(list(adv.cwe_ids)),
