@@ -91,7 +91,7 @@ def _vulnerabilities(sbom: Sbom, report: ScanReport, options: ScanOptions) -> No
                 comprehensive=options.comprehensive, ignore_unfixed=options.ignore_unfixed, today=options.today
             ),
         )
-    report.findings = result.findings
+    report.findings = list(result.findings)
     report.warnings += result.warnings
     report.notices += stale + result.notices
     report.db["match"] = result.stats.to_dict()

@@ -170,7 +170,7 @@ DEBIAN_12 = Distro("debian", "12", "bookworm", "Debian GNU/Linux 12 (bookworm)",
 
 def make_report(**changes: object) -> ScanReport:
     report = ScanReport(
-        target=target(), scanners=("vulnerability",), findings=findings(), suppressed=suppressed(),
+        target=target(), scanners=("vuln",), findings=findings(), suppressed=suppressed(),
         warnings=[ScanWarning("/usr/lib/x86_64-linux-gnu/libbroken.so.1", "truncated ELF header")],
         notices=["ignore entry for CVE-2020-1234 (.threatstryker-ignore.yaml:4) expired on 2025-01-01"],
         distro=DEBIAN_12, created="2025-06-02T10:00:00Z", tool_version="0.1.0", duration_s=3.2151,
@@ -182,7 +182,7 @@ def make_report(**changes: object) -> ScanReport:
 
 
 def empty_report() -> ScanReport:
-    return ScanReport(target=TargetInfo("dir", "/srv/empty"), scanners=("vulnerability",), packages=0)
+    return ScanReport(target=TargetInfo("dir", "/srv/empty"), scanners=("vuln",), packages=0)
 
 
 def sbom_for(report: ScanReport) -> Sbom:

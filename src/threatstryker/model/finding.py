@@ -18,13 +18,17 @@ __all__ = [
     "SEVERITIES",
     "Cvss",
     "Epss",
+    "Finding",
     "Fix",
     "Kev",
     "MatchDetail",
     "PackageRef",
     "ScanReport",
+    "SecretFinding",
     "Suppression",
     "VulnerabilityFinding",
+    "redact",
+    "secret_hash",
     "severity_from_score",
     "severity_rank",
 ]
@@ -345,6 +349,117 @@ class VulnerabilityFinding:
         )
 
 
+def redact(secret: str, keep: int = 4) -> str:
+    """The first ``keep`` characters then ``***`` (the whole value is never shown; short values keep less)."""
+    shown = secret[: min(keep, max(len(secret) // 4, 1))] if secret else ""
+    return f"{shown}***"
+
+
+def secret_hash(secret: str) -> str:
+    """SHA-256 (hex) of a secret value: the only form of the value that is ever stored."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(slots=True)
+class SecretFinding:
+    """An exposed secret (or a sensitive file) found by a rule.
+
+    ``id`` is the rule id; ``path`` the file (``archive.zip:inner/path`` inside archives), with
+    ``line``/``column`` (1-based; 0 for a whole-file finding such as a sensitive file name);
+    ``layer`` the image layer the file came from and ``present`` whether the file is still in the
+    final (squashed) view, False for a secret a later layer deleted. The value itself is never
+    kept: ``preview`` is its first characters then ``***``, ``secret_sha256`` its hash.
+    ``commit`` is set for secrets found in git history.
+    """
+
+    kind: ClassVar[str] = "secret"
+
+    id: str
+    path: str
+    severity: str = "high"
+    confidence: str = "high"
+    description: str = ""
+    line: int = 0
+    column: int = 0
+    layer: str | None = None
+    present: bool = True
+    preview: str = ""
+    secret_sha256: str = ""
+    family: str = ""
+    commit: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    suppressed: Suppression | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.id,)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def locations(self) -> tuple[Location, ...]:
+        return (Location(self.path, self.layer),)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of kind, rule, secret hash and path: stable when lines move, used by baselines."""
+        text = "\x00".join((self.kind, self.id, self.secret_sha256, self.path))
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+    @property
+    def rank(self) -> int:
+        return severity_rank(self.severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "kind": self.kind,
+            "id": self.id,
+            "family": self.family,
+            "description": self.description,
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "layer": self.layer,
+            "present": self.present,
+            "preview": self.preview,
+            "secret_sha256": self.secret_sha256,
+            "commit": self.commit,
+            "metadata": dict(self.metadata),
+            "fingerprint": self.fingerprint,
+        }
+        if self.suppressed is not None:
+            d["suppressed"] = self.suppressed.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SecretFinding:
+        return cls(
+            id=str(d["id"]),
+            path=str(d["path"]),
+            severity=str(d.get("severity", "high")),
+            confidence=str(d.get("confidence", "high")),
+            description=str(d.get("description", "")),
+            line=int(d.get("line", 0)),
+            column=int(d.get("column", 0)),
+            layer=d.get("layer"),
+            present=bool(d.get("present", True)),
+            preview=str(d.get("preview", "")),
+            secret_sha256=str(d.get("secret_sha256", "")),
+            family=str(d.get("family", "")),
+            commit=d.get("commit"),
+            metadata=dict(d.get("metadata", {})),
+            suppressed=Suppression.from_dict(d["suppressed"]) if d.get("suppressed") else None,
+        )
+
+
+#: Every kind of finding a report can hold.
+Finding = VulnerabilityFinding | SecretFinding
+
+
 @dataclass(slots=True)
 class ScanReport:
     """Everything one ``threatstryker scan`` produced, for every output format.
@@ -359,8 +474,8 @@ class ScanReport:
 
     target: TargetInfo
     scanners: tuple[str, ...]
-    findings: list[VulnerabilityFinding] = field(default_factory=list)
-    suppressed: list[VulnerabilityFinding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: list[Finding] = field(default_factory=list)
     warnings: list[ScanWarning] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     distro: Distro | None = None

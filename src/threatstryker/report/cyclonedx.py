@@ -36,7 +36,7 @@ from cyclonedx.model.vulnerability import (
 
 from threatstryker.model.finding import Cvss, PackageRef, ScanReport, Suppression, VulnerabilityFinding
 from threatstryker.model.package import Package, Sbom
-from threatstryker.report.order import sorted_findings
+from threatstryker.report.order import vulnerabilities
 from threatstryker.sbom.formats.cyclonedx import PROP, bom_to_json, build_bom, package_component
 
 _METHODS = {
@@ -183,10 +183,11 @@ def vulnerability(f: VulnerabilityFinding, component_ref: str) -> Vulnerability:
 
 
 def build_report_bom(report: ScanReport, *, show_suppressed: bool = False) -> Bom:
-    """The SBOM writer's Bom of the report's SBOM (or of the findings' packages), with the findings added."""
-    findings = sorted_findings(report.findings)
+    """The SBOM writer's Bom of the report's SBOM (or of the findings' packages), with the vulnerability findings
+    added. CycloneDX has no place for secrets or malware: those findings are left out of this format."""
+    findings = vulnerabilities(report.findings)
     if show_suppressed:
-        findings += sorted_findings(report.suppressed)
+        findings += vulnerabilities(report.suppressed)
     sbom = report.sbom if isinstance(report.sbom, Sbom) else Sbom(target=report.target, distro=report.distro)
     bom = build_bom(sbom)
     refs = {c.bom_ref.value for c in bom.components}

@@ -1,18 +1,35 @@
-"""The order every format lists findings in: most severe first, then KEV-listed, then likelier exploited (EPSS)."""
+"""The order every format lists findings in: most severe first; vulnerabilities then by KEV and EPSS, secrets by
+confidence and place."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from threatstryker.model.finding import VulnerabilityFinding
+from threatstryker.model.finding import Finding, SecretFinding, VulnerabilityFinding
+
+_CONFIDENCE = {"high": 0, "medium": 1, "low": 2}
 
 
-def finding_order(f: VulnerabilityFinding) -> tuple[int, int, float, str, str, str]:
-    """Sort key: severity (highest first), KEV listing, EPSS probability (highest first), id, package, version."""
-    return (-f.rank, 0 if f.kev else 1, -(f.epss.probability if f.epss else 0.0), f.id, f.package.name,
+def finding_order(f: Finding) -> tuple[Any, ...]:
+    """Sort key: severity (highest first), then for vulnerabilities KEV listing, EPSS probability (highest first),
+    id, package, version; for secrets confidence (highest first), path, line, column, rule id."""
+    if isinstance(f, SecretFinding):
+        return (-f.rank, 1, _CONFIDENCE.get(f.confidence, 3), f.path, f.line, f.column, f.id)
+    return (-f.rank, 0, 0 if f.kev else 1, -(f.epss.probability if f.epss else 0.0), f.id, f.package.name,
             f.package.version)
 
 
-def sorted_findings(findings: Iterable[VulnerabilityFinding]) -> list[VulnerabilityFinding]:
+def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
     """``findings`` in :func:`finding_order`."""
     return sorted(findings, key=finding_order)
+
+
+def vulnerabilities(findings: Iterable[Finding]) -> list[VulnerabilityFinding]:
+    """The vulnerability findings of ``findings``, in order."""
+    return [f for f in sorted_findings(findings) if isinstance(f, VulnerabilityFinding)]
+
+
+def secrets(findings: Iterable[Finding]) -> list[SecretFinding]:
+    """The secret findings of ``findings``, in order."""
+    return [f for f in sorted_findings(findings) if isinstance(f, SecretFinding)]

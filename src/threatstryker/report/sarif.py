@@ -1,4 +1,5 @@
-"""SARIF 2.1.0 output: one rule per vulnerability id, one result per finding, warnings as tool notifications.
+"""SARIF 2.1.0 output: one rule per vulnerability id or secret rule, one result per finding, warnings as tool
+notifications.
 
 Locations are package paths made relative to the target root (a file inside an archive points at the
 archive, the full virtual path is the location's message). Rules carry ``security-severity`` (the
@@ -12,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from threatstryker import __version__
-from threatstryker.model.finding import ScanReport, VulnerabilityFinding, severity_rank
+from threatstryker.model.finding import Finding, ScanReport, SecretFinding, VulnerabilityFinding, severity_rank
 from threatstryker.model.package import Location
 from threatstryker.report.order import sorted_findings
 
@@ -84,6 +85,52 @@ def _rule(vid: str, group: list[VulnerabilityFinding]) -> dict[str, Any]:
     return rule
 
 
+def _secret_rule(rid: str, group: list[SecretFinding]) -> dict[str, Any]:
+    severity = max((f.severity for f in group), key=severity_rank)
+    text = next((f.description for f in group if f.description), "") or rid
+    return {
+        "id": rid,
+        "shortDescription": {"text": _short(text)},
+        "fullDescription": {"text": _short(text)},
+        "help": {"text": f"{rid}: {text}. Revoke and rotate the credential, then remove it from the file and history."},
+        "defaultConfiguration": {"level": level(severity)},
+        "properties": {"tags": ["security", "secret", severity, group[0].family]},
+    }
+
+
+def _secret_result(f: SecretFinding, rule_index: int) -> dict[str, Any]:
+    region: dict[str, Any] = {}
+    if f.line:
+        region = {"startLine": f.line, "startColumn": max(f.column, 1)}
+    physical: dict[str, Any] = {"artifactLocation": {"uri": artifact_uri(f.path)}}
+    if region:
+        physical["region"] = region
+    location: dict[str, Any] = {"physicalLocation": physical}
+    if ":" in f.path:
+        location["message"] = {"text": f.path}
+    props: dict[str, Any] = {"confidence": f.confidence, "preview": f.preview, "secret_sha256": f.secret_sha256,
+                             "present": f.present}
+    if f.layer:
+        props["layer"] = f.layer
+    if f.commit:
+        props["commit"] = f.commit
+    where = " (deleted in a later layer)" if not f.present else ""
+    result: dict[str, Any] = {
+        "ruleId": f.id,
+        "ruleIndex": rule_index,
+        "level": level(f.severity),
+        "message": {"text": f"{f.description or f.id}: {f.preview}{where}"},
+        "locations": [location],
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+        "properties": props,
+    }
+    if f.suppressed is not None:
+        result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                   "justification": f.suppressed.reason or f.suppressed.source,
+                                   "properties": f.suppressed.to_dict()}]
+    return result
+
+
 def _location(loc: Location) -> dict[str, Any]:
     out: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(loc.path)}}}
     if ":" in loc.path:
@@ -122,6 +169,17 @@ def _result(f: VulnerabilityFinding, rule_index: int) -> dict[str, Any]:
     return result
 
 
+def _any_rule(rid: str, group: list[Finding]) -> dict[str, Any]:
+    secrets = [f for f in group if isinstance(f, SecretFinding)]
+    if secrets:
+        return _secret_rule(rid, secrets)
+    return _rule(rid, [f for f in group if isinstance(f, VulnerabilityFinding)])
+
+
+def _any_result(f: Finding, rule_index: int) -> dict[str, Any]:
+    return _secret_result(f, rule_index) if isinstance(f, SecretFinding) else _result(f, rule_index)
+
+
 def _notification(text: str, lvl: str, path: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {"level": lvl, "message": {"text": text}}
     if path:
@@ -134,24 +192,24 @@ def sarif_log(report: ScanReport, *, show_suppressed: bool = False) -> dict[str,
     findings = sorted_findings(report.findings)
     if show_suppressed:
         findings += sorted_findings(report.suppressed)
-    groups: dict[str, list[VulnerabilityFinding]] = {}
+    groups: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
-        groups.setdefault(f.id, []).append(f)
-    index = {vid: i for i, vid in enumerate(groups)}
+        groups.setdefault((f.kind, f.id), []).append(f)
+    index = {key: i for i, key in enumerate(groups)}
     notifications = [_notification(n, "note") for n in report.notices]
     notifications += [_notification(str(w), "warning", w.path) for w in report.warnings]
     run: dict[str, Any] = {
         "tool": {"driver": {
             "name": "threatstryker",
             "version": report.tool_version or __version__,
-            "rules": [_rule(vid, group) for vid, group in groups.items()],
+            "rules": [_any_rule(key[1], group) for key, group in groups.items()],
         }},
         "invocations": [{
             "executionSuccessful": True,
             "toolExecutionNotifications": notifications,
             "properties": {"partial": report.partial},
         }],
-        "results": [_result(f, index[f.id]) for f in findings],
+        "results": [_any_result(f, index[(f.kind, f.id)]) for f in findings],
         "properties": {
             "target": report.target.to_dict(),
             "distro": report.distro.to_dict() if report.distro else None,

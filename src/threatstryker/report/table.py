@@ -10,9 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from threatstryker.model.finding import SEVERITIES, ScanReport, VulnerabilityFinding
+from threatstryker.model.finding import SEVERITIES, ScanReport, SecretFinding, VulnerabilityFinding
 from threatstryker.report.notes import note_lines
-from threatstryker.report.order import sorted_findings
+from threatstryker.report.order import secrets, vulnerabilities
 
 SEVERITY_STYLES = {
     "critical": "bold red",
@@ -34,13 +34,20 @@ def render_table(report: ScanReport, *, show_suppressed: bool = False, width: in
     console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False,
                       color_system="standard" if color else None, emoji=False)
     console.print(_header(report), soft_wrap=True)
-    if report.findings:
-        console.print(_findings_table(report))
-    else:
-        console.print("No vulnerabilities found.")
+    if "vuln" in report.scanners or vulnerabilities(report.findings):
+        if vulnerabilities(report.findings):
+            console.print(_findings_table(report))
+        else:
+            console.print("No vulnerabilities found.")
+    if "secret" in report.scanners or secrets(report.findings):
+        if secrets(report.findings):
+            console.print(_secrets_table(secrets(report.findings), "Secrets"))
+        else:
+            console.print("No secrets found.")
     console.print(_summary(report), soft_wrap=True)
     if show_suppressed and report.suppressed:
-        console.print(_suppressed_table(report))
+        for table in _suppressed_tables(report):
+            console.print(table)
     for line in note_lines(report):
         console.print(escape(line), style="yellow" if "warning" in line.lower() or "PARTIAL" in line else None,
                       soft_wrap=True)
@@ -50,9 +57,10 @@ def render_table(report: ScanReport, *, show_suppressed: bool = False, width: in
 def _header(report: ScanReport) -> str:
     distro = report.distro
     distro_text = f"{distro.name or distro.id} ({distro.purl_distro})" if distro else "none detected"
-    built = report.db.get("built_at") or "unknown"
-    return escape(f"Target: {report.target.ref}   Distro: {distro_text}   Packages scanned: {report.packages}   "
-                  f"DB built: {built}")
+    text = f"Target: {report.target.ref}   Distro: {distro_text}"
+    if "vuln" in report.scanners:
+        text += f"   Packages scanned: {report.packages}   DB built: {report.db.get('built_at') or 'unknown'}"
+    return escape(text)
 
 
 def _summary(report: ScanReport) -> str:
@@ -108,18 +116,51 @@ def _findings_table(report: ScanReport) -> Table:
     for col in ("Severity", "ID", "Package", "Installed", "Fixed in", "EPSS", "KEV", "Location"):
         # ids stay whole (they are searched for and copied); the rest folds on a narrow terminal
         table.add_column(col, overflow="fold", no_wrap=col in _WHOLE)
-    for f in sorted_findings(report.findings):
+    for f in vulnerabilities(report.findings):
         table.add_row(severity_text(f.severity), escape(id_text(f)), escape(f.package.name),
                       escape(f.package.version), escape(fix_text(f)), epss_text(f),
                       Text(kev_text(f), style="bold red" if f.kev else ""), escape(location_text(f)))
     return table
 
 
+def secret_location(f: SecretFinding) -> str:
+    """``path:line:column``, then the layer's short id, ``deleted in a later layer`` and the commit when known."""
+    text = f.path + (f":{f.line}:{f.column}" if f.line else "")
+    if f.layer:
+        text += f"\nlayer {f.layer.split(':', 1)[-1][:12]}"
+    if not f.present:
+        text += "\n(deleted in a later layer)"
+    if f.commit:
+        text += f"\ncommit {f.commit[:12]}"
+    return text
+
+
+def _secrets_table(findings: list[SecretFinding], title: str) -> Table:
+    table = Table(title=title, header_style="bold", title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("Severity", "Confidence", "Rule", "Location", "Preview", "Suppressed by"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("Severity", "Rule"))
+    for f in findings:
+        s = f.suppressed
+        by = f"{s.source}: {s.reason}" if s else ""
+        table.add_row(severity_text(f.severity), f.confidence, escape(f.id), escape(secret_location(f)),
+                      escape(f.preview), escape(by))
+    return table
+
+
+def _suppressed_tables(report: ScanReport) -> list[Table]:
+    out = []
+    if vulnerabilities(report.suppressed):
+        out.append(_suppressed_table(report))
+    if secrets(report.suppressed):
+        out.append(_secrets_table(secrets(report.suppressed), "Suppressed secrets"))
+    return out
+
+
 def _suppressed_table(report: ScanReport) -> Table:
     table = Table(title="Suppressed", header_style="bold", title_justify="left", show_edge=False, pad_edge=False)
     for col in ("Severity", "ID", "Package", "Installed", "Suppressed by", "Reason"):
         table.add_column(col, overflow="fold", no_wrap=col in _WHOLE)
-    for f in sorted_findings(report.suppressed):
+    for f in vulnerabilities(report.suppressed):
         s = f.suppressed
         by = f"{s.source}: {s.file}" if s and s.file else (s.source if s else "")
         reason = ""

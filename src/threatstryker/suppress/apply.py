@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Generic, TypeVar
 
-from threatstryker.model.finding import ScanReport, Suppression, VulnerabilityFinding
+from threatstryker.model.finding import Finding, ScanReport, Suppression
 
 from .ignore import EntryIndex, IgnoreEntry
 from .subject import Subject, Suppressible
@@ -100,7 +100,7 @@ class Suppressions:
 
 
 def apply_to_report(report: ScanReport, suppressions: Suppressions,
-                    today: date | None = None) -> Applied[VulnerabilityFinding]:
+                    today: date | None = None) -> Applied[Finding]:
     """Applies ``suppressions`` to every finding of ``report`` (active and already suppressed ones alike),
     moving them between ``report.findings`` (most severe first, prior order kept among equals) and
     ``report.suppressed``, and adds the notices ``report`` does not hold yet."""
