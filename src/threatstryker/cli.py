@@ -75,6 +75,39 @@ def _scan(target: str, catalogers: str | None, exclude: tuple[str, ...], cross_m
         return run(lambda seen, path: bar.update(task, description=f"cataloging {target}: {seen} files examined"))
 
 
+def _run_scan(target: str, options: Any, quiet: bool) -> Any:
+    """``scan_target`` with a spinner while cataloging and a progress bar while reading files for secrets."""
+    from threatstryker.scan import ScanError, scan_target
+    from threatstryker.sources import TargetError
+
+    def run(catalog: Any, secret: Any) -> Any:
+        try:
+            return scan_target(target, options, catalog_progress=catalog, secret_progress=secret)
+        except (TargetError, ScanError) as exc:
+            _error(str(exc))
+            sys.exit(EXIT_TARGET)
+
+    if quiet or not sys.stderr.isatty():
+        return run(None, None)
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        cat_task = bar.add_task(f"cataloging {target}", total=None, visible=False)
+        sec_task = bar.add_task(f"secrets in {target}", total=None, visible=False)
+
+        def catalog(seen: int, path: str) -> None:
+            bar.update(cat_task, visible=True, description=f"cataloging {target}: {seen} files examined")
+
+        def secret(p: Any) -> None:
+            bar.update(cat_task, visible=False)
+            bar.update(sec_task, visible=True, total=p.bytes_total or None, completed=p.bytes_done,
+                       description=f"secrets: {p.files_done}/{p.files_total} files")
+
+        return run(catalog, secret)
+
+
 TARGET_HELP = ("dir:PATH, rootfs:PATH, docker-archive:FILE, oci-dir:PATH, oci-archive:FILE, container:PID, "
                "sbom:FILE, or a bare path (its kind is detected)")
 
@@ -149,11 +182,23 @@ def sbom(target: str, fmt: str, output: str | None, catalogers: str | None, vali
 @click.option("--show-suppressed", is_flag=True, help="List suppressed findings too.")
 @click.option("--max-db-age", type=float, default=7.0, show_default=True, metavar="DAYS",
               help="Warn when vulnerability data is older than this.")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True),
+              help="Secret rules: a YAML rule file, a gitleaks TOML config, or a directory of them; repeatable.")
+@click.option("--replace-rules", is_flag=True, help="Use only the --rules given, not the built-in secret rules.")
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="Suppress the secret findings listed in this baseline (see `threatstryker secrets baseline`).")
+@click.option("--git", "git_history", is_flag=True, help="Scan a git repository's history for secrets.")
+@click.option("--binaries", is_flag=True, help="Scan the printable strings of binary files for secrets.")
+@click.option("--max-file-size", type=float, default=10.0, show_default=True, metavar="MiB",
+              help="Skip larger files in the secret scan (reported as warnings).")
+@click.option("--workers", type=int, default=0, show_default=True,
+              help="Secret scan worker processes (0: chosen from the amount of work).")
 @_common
 def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str, fail_on: str | None,
          ignore_unfixed: bool, comprehensive: bool, ignore_files: tuple[str, ...], vex_files: tuple[str, ...],
-         show_suppressed: bool, max_db_age: float, exclude: tuple[str, ...], cross_mounts: bool,
-         timeout: float | None, quiet: bool) -> None:
+         show_suppressed: bool, max_db_age: float, rule_paths: tuple[str, ...], replace_rules: bool,
+         baseline: str | None, git_history: bool, binaries: bool, max_file_size: float, workers: int,
+         exclude: tuple[str, ...], cross_mounts: bool, timeout: float | None, quiet: bool) -> None:
     """Run the requested scanners on TARGET and report the findings.
 
     Exit codes: 0 done, 1 a finding at or above --fail-on, 2 the target, an option, the database
@@ -161,16 +206,24 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
     """
     from threatstryker.report import exit_code, render
     from threatstryker.report.notes import note_lines
-    from threatstryker.scan import ScanError, ScanOptions, run_scan
+    from threatstryker.scan import ScanOptions
+    from threatstryker.secrets.scanner import SecretScanOptions
 
     wanted = tuple(s.strip() for s in scanners.split(",") if s.strip())
     unknown = set(wanted) - set(SCANNERS)
     if unknown or not wanted:
         _error(f"unknown scanner(s): {', '.join(sorted(unknown)) or '(none)'}; available: {', '.join(SCANNERS)}")
         sys.exit(EXIT_TARGET)
+    if replace_rules and not rule_paths:
+        _error("--replace-rules needs --rules")
+        sys.exit(EXIT_TARGET)
     options = ScanOptions(
         scanners=wanted, db_path=db_path, comprehensive=comprehensive, ignore_unfixed=ignore_unfixed,
         suppressions=(*ignore_files, *vex_files), max_db_age_days=max_db_age,
+        secret_rules=rule_paths, replace_rules=replace_rules, baseline=baseline, git=git_history,
+        exclude=exclude, cross_mounts=cross_mounts, timeout=timeout,
+        secret_options=SecretScanOptions(binaries=binaries, max_file_size=int(max_file_size * 1024 * 1024),
+                                         exclude=exclude, workers=workers, timeout=timeout),
     )
     if "vuln" in wanted:  # fail before a long catalog walk when the database is unusable
         from threatstryker.vulndb.store import VulnDB, VulnDBError
@@ -180,12 +233,8 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
         except VulnDBError as exc:
             _error(str(exc))
             sys.exit(EXIT_TARGET)
-    sbom = _scan(target, None, exclude, cross_mounts, timeout, quiet)
-    try:
-        report = run_scan(sbom, options)
-    except ScanError as exc:
-        _error(str(exc))
-        sys.exit(EXIT_TARGET)
+    report = _run_scan(target, options, quiet)
+    sbom = report.sbom
     to_terminal = output is None and sys.stdout.isatty()
     if fmt == "table":
         text = ""
@@ -219,6 +268,64 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.exit(exit_code(report, fail_on))
+
+
+@app.group("secrets")
+def secrets_group() -> None:
+    """Secret scanner helpers: baselines and the rule set."""
+
+
+@secrets_group.command("baseline")
+@click.argument("target", metavar="TARGET")
+@click.option("-o", "--output", default=".threatstryker-secrets-baseline.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Baseline file to write (replaced atomically).")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True),
+              help="Extra secret rules (YAML or gitleaks TOML); repeatable.")
+@click.option("--git", "git_history", is_flag=True, help="Take the findings of the repository's history.")
+@_common
+def secrets_baseline(target: str, output: str, rule_paths: tuple[str, ...], git_history: bool,
+                     exclude: tuple[str, ...], cross_mounts: bool, timeout: float | None, quiet: bool) -> None:
+    """Record TARGET's current secret findings (fingerprints and previews, never values) as accepted, so that
+    `threatstryker scan --scanners secret --baseline FILE` reports only new ones."""
+    from threatstryker.scan import ScanOptions
+    from threatstryker.secrets.baseline import write_baseline
+
+    options = ScanOptions(scanners=("secret",), secret_rules=rule_paths, git=git_history, exclude=exclude,
+                          cross_mounts=cross_mounts, timeout=timeout)
+    report = _run_scan(target, options, quiet)
+    count = write_baseline([*report.findings, *report.suppressed], output)
+    click.echo(f"wrote {count} secret findings to {output}", err=True)
+
+
+@secrets_group.command("rules")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True),
+              help="Extra secret rules (YAML or gitleaks TOML); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
+def secrets_rules(rule_paths: tuple[str, ...], as_json: bool) -> None:
+    """List the secret rules (built-in plus --rules) and the sensitive-file rules."""
+    from threatstryker.scan import ScanError, ScanOptions, load_engine
+
+    try:
+        engine = load_engine(ScanOptions(secret_rules=rule_paths))
+    except ScanError as exc:
+        _error(str(exc))
+        sys.exit(EXIT_TARGET)
+    ruleset = engine.ruleset
+    rows = [(r.id, r.family, r.severity, r.confidence, r.description) for r in ruleset.rules]
+    files = [(r.id, "sensitive-file", r.severity, r.confidence, r.description) for r in ruleset.files]
+    if as_json:
+        keys = ("id", "family", "severity", "confidence", "description")
+        click.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows + files], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(header_style="bold", title=f"{len(rows)} secret rules, {len(files)} sensitive-file rules")
+    for col in ("Rule", "Family", "Severity", "Confidence", "Description"):
+        table.add_column(col)
+    for row in rows + files:
+        table.add_row(*row)
+    Console().print(table)
 
 
 @app.command("catalogers")

@@ -1,9 +1,11 @@
-"""Run the requested scanners over one cataloged target and assemble the :class:`ScanReport`.
+"""Run the requested scanners over one target and assemble the :class:`ScanReport`.
 
-The SBOM is made first (every scanner works from it or from the same target); then, for
-``vuln``, the database is opened read-only, the packages matched, the findings enriched, and
-the ignore file / VEX documents applied. Problems that make a scanner unusable (no database,
-a malformed ignore file) raise :class:`ScanError` with one line for the user.
+:func:`scan_target` opens the target once. ``sbom`` and ``vuln`` catalog its packages (``vuln``
+then opens the database read-only, matches and enriches); ``secret`` reads every file of the same
+tree (and every image layer) with the secret engine, or with ``git`` the history of a repository.
+Then the ignore file / VEX documents and the secrets baseline are applied. Problems that make a
+scanner unusable (no database, a malformed ignore file, a bad rule file) raise :class:`ScanError`
+with one line for the user.
 """
 
 from __future__ import annotations
@@ -17,12 +19,22 @@ from typing import Any
 
 from . import __version__
 from .model.finding import ScanReport
-from .model.package import Sbom
+from .model.package import Sbom, ScanWarning, TargetInfo
 
-__all__ = ["DEFAULT_DB", "DEFAULT_IGNORE_FILE", "SCANNERS", "ScanError", "ScanOptions", "db_info", "run_scan"]
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_IGNORE_FILE",
+    "SCANNERS",
+    "ScanError",
+    "ScanOptions",
+    "db_info",
+    "load_engine",
+    "scan_target",
+]
 
-#: Scanners ``threatstryker scan`` knows; ``sbom`` lists packages, ``vuln`` matches them.
-SCANNERS: tuple[str, ...] = ("sbom", "vuln")
+#: Scanners ``threatstryker scan`` knows; ``sbom`` lists packages, ``vuln`` matches them, ``secret`` finds
+#: exposed credentials.
+SCANNERS: tuple[str, ...] = ("sbom", "vuln", "secret")
 #: The vulnerability database's default location.
 DEFAULT_DB = "~/.cache/threatstryker/vuln.db"
 #: Read from the working directory when present and no ignore file is named.
@@ -44,6 +56,16 @@ class ScanOptions:
     #: Add a notice when any feed's data is older than this many days (None: never).
     max_db_age_days: float | None = 7.0
     today: date | None = None
+    #: Secret scanner: extra rule files/directories (YAML or gitleaks TOML), whether they replace the built-in
+    #: rules, the file-reading options, a baseline to suppress known findings, and git-history mode.
+    secret_rules: Sequence[str] = field(default_factory=tuple)
+    replace_rules: bool = False
+    secret_options: Any = None  # threatstryker.secrets.scanner.SecretScanOptions
+    baseline: str | None = None
+    git: bool = False
+    exclude: Sequence[str] = field(default_factory=tuple)
+    cross_mounts: bool = False
+    timeout: float | None = None
 
 
 def db_info(db: Any, now: datetime, max_age_days: float | None) -> tuple[dict[str, Any], list[str]]:
@@ -112,12 +134,109 @@ def _suppress(report: ScanReport, options: ScanOptions) -> None:
     apply_to_report(report, suppressions, options.today)
 
 
-def run_scan(sbom: Sbom, options: ScanOptions) -> ScanReport:
-    """The report of ``options.scanners`` over the target ``sbom`` was made from."""
+def load_engine(options: ScanOptions) -> Any:
+    """The secret engine for ``options`` (built-in rules plus or instead of the user's); ScanError on a bad rule."""
+    from .secrets.engine import SecretEngine
+    from .secrets.ruleset import RuleError, load_ruleset
+
+    try:
+        ruleset = load_ruleset(list(options.secret_rules) or None, replace_builtin=options.replace_rules)
+    except (RuleError, OSError) as exc:
+        raise ScanError(str(exc)) from None
+    return SecretEngine(ruleset)
+
+
+def _secrets(tree: Any, report: ScanReport, options: ScanOptions, progress: Any) -> None:
+    from .secrets.scanner import SecretScanOptions, scan_tree
+
+    engine = load_engine(options)
+    secret_options = options.secret_options or SecretScanOptions(exclude=tuple(options.exclude),
+                                                                  timeout=options.timeout)
+    result = scan_tree(tree, engine, secret_options, progress)
+    report.findings += result.findings
+    report.warnings += result.warnings
+    report.partial = report.partial or result.partial
+    report.db["secrets"] = result.stats.to_dict()
+
+
+def _git(path: str, report: ScanReport, options: ScanOptions) -> None:
+    from .secrets.git import GitScanError, scan_git
+    from .secrets.scanner import SecretScanOptions
+
+    engine = load_engine(options)
+    secret_options = options.secret_options or SecretScanOptions(timeout=options.timeout)
+    try:
+        result = scan_git(Path(path), engine, secret_options)
+    except GitScanError as exc:
+        raise ScanError(str(exc)) from None
+    report.findings += result.findings
+    report.warnings += result.warnings
+    report.partial = report.partial or result.partial
+    report.db["secrets"] = result.stats.to_dict()
+
+
+def _baseline(report: ScanReport, options: ScanOptions) -> None:
+    if not options.baseline:
+        return
+    from .secrets.baseline import BaselineError, apply_baseline, load_baseline
+
+    try:
+        baseline = load_baseline(options.baseline)
+    except BaselineError as exc:
+        raise ScanError(str(exc)) from None
+    report.findings, known = apply_baseline(report.findings, baseline)
+    report.suppressed += known
+
+
+def scan_target(target: str, options: ScanOptions, *, catalog_progress: Any = None,
+                secret_progress: Any = None) -> ScanReport:
+    """Open ``target`` once and run ``options.scanners`` on it. Raises :class:`ScanError` (one line) when a
+    scanner cannot run and ``threatstryker.sources.TargetError`` when the target cannot be opened."""
+    from .sbom.catalog import catalog_tree
+    from .sbom.catalogers import select_catalogers
+    from .sbom.formats.readers import read_sbom_file
+    from .sources import open_target
+
     unknown = set(options.scanners) - set(SCANNERS)
     if unknown:
         raise ScanError(f"unknown scanner(s): {', '.join(sorted(unknown))}; available: {', '.join(SCANNERS)}")
-    report = ScanReport(
+    if options.git:
+        if set(options.scanners) != {"secret"}:
+            raise ScanError("--git scans a repository's history for secrets only: use --scanners secret")
+        from .sources.target import split_target
+
+        scheme, path = split_target(target)
+        if scheme not in ("dir", "rootfs"):
+            raise ScanError(f"--git needs a directory holding a git repository, not a {scheme}: target")
+        report = _empty_report(Sbom(target=TargetInfo("git", path, name=path)), options)
+        started = datetime.now(UTC)
+        _git(path, report, options)
+        _finish(report, options, started)
+        return report
+    with open_target(target, exclude=options.exclude, cross_mounts=options.cross_mounts) as opened:
+        if opened.tree is None:
+            sbom = read_sbom_file(opened.info)
+        elif {"sbom", "vuln"} & set(options.scanners):
+            sbom = catalog_tree(opened.tree, opened.info, select_catalogers(None), progress=catalog_progress,
+                                timeout=options.timeout)
+        else:
+            sbom = Sbom(target=opened.info)
+        report = _empty_report(sbom, options)
+        started = datetime.now(UTC)
+        if "vuln" in options.scanners:
+            _vulnerabilities(sbom, report, options)
+        if "secret" in options.scanners:
+            if opened.tree is None:
+                report.warnings.append(ScanWarning(opened.info.path, "an SBOM document has no files: "
+                                                   "the secret scanner did not run"))
+            else:
+                _secrets(opened.tree, report, options, secret_progress)
+    _finish(report, options, started)
+    return report
+
+
+def _empty_report(sbom: Sbom, options: ScanOptions) -> ScanReport:
+    return ScanReport(
         target=sbom.target,
         scanners=tuple(s for s in SCANNERS if s in options.scanners),
         warnings=list(sbom.warnings),
@@ -129,9 +248,9 @@ def run_scan(sbom: Sbom, options: ScanOptions) -> ScanReport:
         packages=len(sbom.packages),
         sbom=sbom,
     )
-    started = datetime.now(UTC)
-    if "vuln" in options.scanners:
-        _vulnerabilities(sbom, report, options)
-        _suppress(report, options)
+
+
+def _finish(report: ScanReport, options: ScanOptions, started: datetime) -> None:
+    _suppress(report, options)
+    _baseline(report, options)
     report.duration_s += (datetime.now(UTC) - started).total_seconds()
-    return report
