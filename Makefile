@@ -48,6 +48,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(PY) bench/sbom_bench.py
 	$(PY) bench/vuln_bench.py
+	$(PY) bench/secrets_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
