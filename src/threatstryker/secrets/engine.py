@@ -31,6 +31,9 @@ from .entropy import shannon_entropy
 from .multipattern import PREFILTER, PYTHON, PatternDatabase, database_key
 from .ruleset import Rule, RuleSet, SensitiveFileRule
 
+#: Confidence words, higher is surer (to choose among overlapping matches).
+_CONFIDENCE = {"low": 1, "medium": 2, "high": 3}
+
 __all__ = ["INLINE_ALLOW", "SecretEngine", "SecretMatch", "SensitiveMatch", "default_cache_dir"]
 
 #: A line holding this text (in any comment syntax) reports no secret.
@@ -254,6 +257,7 @@ class SecretEngine:
                        for i, r in enumerate(rules)]
         self._rank = {i: rank for rank, i in enumerate(_order(rules))}
         self._python_only = [cr for cr in self._rules if cr.mode == PYTHON]
+        self._by_id = {r.id: r for r in rules}
         self._global = tuple(CompiledAllowlist(a) for a in ruleset.allowlists)
         self._files = [_CompiledFileRule(f) for f in ruleset.files]
         globs = [_glob(g) for f in ruleset.files for g in f.paths]
@@ -331,8 +335,40 @@ class SecretEngine:
                                     f.line, f.column, f.start, f.end) for f in items if not f.inline_allowed)
         if depth > 0:
             results.extend(self._scan_decoded(data, path, depth, budget, lines))
+        results = self._most_specific(results)
         results.sort(key=lambda m: (m.start, m.rule_id))
         return results
+
+    def _specificity(self, m: SecretMatch) -> tuple[int, int, int, int]:
+        """How much a match says about what the secret is: a provider rule over a generic one, a rule whose own
+        keyword is part of the secret (``ghp_...``) over one that matched the context around it
+        (``_authToken=``), higher confidence, then the longer secret."""
+        rule = self._by_id[m.rule_id]
+        lowered = m.secret.lower()
+        own_keyword = any(k in lowered for k in rule.keywords)
+        return (rule.family != "generic", own_keyword, _CONFIDENCE.get(rule.confidence, 0), m.end - m.start)
+
+    def _most_specific(self, matches: list[SecretMatch]) -> list[SecretMatch]:
+        """One secret, one finding: of matches whose secrets overlap in the file, only the most specific is kept
+        (a generic assignment rule and a provider rule both seeing ``TWILIO_AUTH_TOKEN=...``; a private-key rule
+        inside a service-account JSON key). Decoded matches (no overlap in the encoded text) are kept as they are."""
+        if len(matches) < 2:
+            return matches
+        ordered = sorted(matches, key=lambda m: (m.start, -m.end))
+        kept: list[SecretMatch] = []
+        group: list[SecretMatch] = []
+        group_end = -1
+        for m in ordered:
+            if group and m.start < group_end and m.decoded_from is None and group[0].decoded_from is None:
+                group.append(m)
+                group_end = max(group_end, m.end)
+                continue
+            if group:
+                kept.append(max(group, key=self._specificity))
+            group, group_end = [m], m.end
+        if group:
+            kept.append(max(group, key=self._specificity))
+        return kept
 
     def _extract(self, cr: _CompiledRule, data: bytes, path: str, lines: _Lines, inline: bool) -> list[_Found]:
         out: list[_Found] = []
