@@ -31,7 +31,7 @@ MIN_RULES = 150
 SEVERITIES = {"critical", "high", "medium", "low"}
 CONFIDENCES = {"high", "medium", "low"}
 RULE_KEYS = {"id", "description", "severity", "confidence", "keywords", "regex", "secret_group", "entropy",
-             "allowlist", "requires", "overlaps", "references", "examples"}
+             "allowlist", "requires", "overlaps", "references", "examples", "scope"}
 REQUIRED_RULE_KEYS = {"id", "description", "severity", "confidence", "keywords", "regex", "examples"}
 ALLOWLIST_KEYS = {"regexes", "stopwords", "paths"}
 FILE_KEYS = {"id", "description", "severity", "confidence", "paths", "content", "exclude"}

@@ -20,7 +20,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -374,7 +374,7 @@ class SecretEngine:
         out: list[_Found] = []
         rule = cr.rule
         allowlists = (*cr.allowlists, *self._global)
-        for m in cr.pattern.finditer(data):
+        for m in self._matches(cr, data):
             start, end = cr.span(m)
             if start >= end:
                 continue
@@ -391,6 +391,34 @@ class SecretEngine:
             if len(out) >= MAX_MATCHES_PER_RULE:
                 break
         return out
+
+    @staticmethod
+    def _matches(cr: _CompiledRule, data: bytes) -> Iterator[re.Match[bytes]]:
+        """The rule's regex over the whole content, or for a ``scope: line`` rule over each run of lines holding
+        one of its keywords (from the newline before the run, so ``(?:^|\n)`` anchors still match)."""
+        rule = cr.rule
+        if rule.scope != "line" or not rule.keywords:
+            yield from cr.pattern.finditer(data)
+            return
+        lowered = data.lower()
+        spans: list[tuple[int, int]] = []
+        for keyword in rule.keywords:
+            needle = keyword.encode("ascii")
+            at = lowered.find(needle)
+            while at != -1:
+                start = data.rfind(b"\n", 0, at)
+                end = data.find(b"\n", at)
+                spans.append((max(start, 0), len(data) if end == -1 else end + 1))
+                at = lowered.find(needle, (len(data) if end == -1 else end + 1))
+        spans.sort()
+        merged: list[list[int]] = []
+        for start, end in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        for start, end in merged:
+            yield from cr.pattern.finditer(data, start, end)
 
     def _scan_decoded(self, data: bytes, path: str, depth: int, budget: DecodeBudget,
                       lines: _Lines) -> list[SecretMatch]:
