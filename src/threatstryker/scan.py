@@ -63,6 +63,7 @@ class ScanOptions:
     secret_options: Any = None  # threatstryker.secrets.scanner.SecretScanOptions
     baseline: str | None = None
     git: bool = False
+    decode_depth: int = 0
     exclude: Sequence[str] = field(default_factory=tuple)
     cross_mounts: bool = False
     timeout: float | None = None
@@ -143,7 +144,7 @@ def load_engine(options: ScanOptions) -> Any:
         ruleset = load_ruleset(list(options.secret_rules) or None, replace_builtin=options.replace_rules)
     except (RuleError, OSError) as exc:
         raise ScanError(str(exc)) from None
-    return SecretEngine(ruleset)
+    return SecretEngine(ruleset, decode_depth=options.decode_depth)
 
 
 def _secrets(tree: Any, report: ScanReport, options: ScanOptions, progress: Any) -> None:

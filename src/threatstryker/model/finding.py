@@ -389,6 +389,9 @@ class SecretFinding:
     commit: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     suppressed: Suppression | None = None
+    #: The clear value, set only when the user asked for it (``--show-secrets``); never in ``to_dict`` unless
+    #: ``reveal`` is passed, never written anywhere else.
+    revealed: str | None = field(default=None, repr=False)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -431,6 +434,8 @@ class SecretFinding:
             "metadata": dict(self.metadata),
             "fingerprint": self.fingerprint,
         }
+        if self.revealed is not None:  # only ever set by an explicit --show-secrets
+            d["secret"] = self.revealed
         if self.suppressed is not None:
             d["suppressed"] = self.suppressed.to_dict()
         return d

@@ -143,7 +143,7 @@ def _secrets_table(findings: list[SecretFinding], title: str) -> Table:
         s = f.suppressed
         by = f"{s.source}: {s.reason}" if s else ""
         table.add_row(severity_text(f.severity), f.confidence, escape(f.id), escape(secret_location(f)),
-                      escape(f.preview), escape(by))
+                      escape(f.revealed if f.revealed is not None else f.preview), escape(by))
     return table
 
 

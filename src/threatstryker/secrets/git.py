@@ -386,7 +386,8 @@ class _HistoryScan:
             proc.wait()
             proc.stdin.close()
             proc.stdout.close()
-        for outcome in SerialRunner(self.engine, self.options.file_timeout).run(tasks, self.timed_out):
+        for outcome in SerialRunner(self.engine, self.options.file_timeout, self.options.reveal).run(
+                tasks, self.timed_out):
             path = outcome.task.origin.path
             out[path] = None if outcome.timeout or outcome.error else \
                 {(h.rule_id, h.secret_sha256) for h in outcome.hits}

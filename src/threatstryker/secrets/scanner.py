@@ -121,6 +121,7 @@ class SecretScanOptions:
     workers: int = 0
     file_timeout: float | None = DEFAULT_FILE_TIMEOUT
     timeout: float | None = None
+    reveal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,8 @@ class Hit:
     secret_sha256: str
     decoded_from: str | None = None
     offset: int | None = None
+    #: the clear value, only with ``SecretScanOptions.reveal`` (never crosses to or from a worker process)
+    value: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,21 +229,23 @@ class Outcome:
     error: str = ""
 
 
-def scan_content(engine: SecretEngineLike, path: str, data: bytes, strings: bool = False) -> list[Hit]:
-    """The engine's matches in ``data``, each reduced to a :class:`Hit` at once (the value is dropped)."""
+def scan_content(engine: SecretEngineLike, path: str, data: bytes, strings: bool = False,
+                 reveal: bool = False) -> list[Hit]:
+    """The engine's matches in ``data``, each reduced to a :class:`Hit` at once (the value is dropped, unless
+    ``reveal``: the CLI's explicit ``--show-secrets``, which scans in this process only)."""
     if not strings:
-        return [_hit(m) for m in engine.scan(data, path)]
+        return [_hit(m, reveal=reveal) for m in engine.scan(data, path)]
     extracted = printable_strings(data)
     if not extracted.text:
         return []
-    return [_hit(m, extracted.file_offset(m.start)) for m in engine.scan(extracted.text, path)]
+    return [_hit(m, extracted.file_offset(m.start), reveal) for m in engine.scan(extracted.text, path)]
 
 
-def _hit(m: SecretMatchLike, offset: int | None = None) -> Hit:
+def _hit(m: SecretMatchLike, offset: int | None = None, reveal: bool = False) -> Hit:
     secret = m.secret
     return Hit(m.rule_id, m.family, m.severity, m.confidence, m.description,
                0 if offset is not None else m.line, offset + 1 if offset is not None else m.column,
-               redact(secret), secret_hash(secret), m.decoded_from or None, offset)
+               redact(secret), secret_hash(secret), m.decoded_from or None, offset, secret if reveal else None)
 
 
 def finding_of(hit: Hit, origin: Origin) -> SecretFinding:
@@ -258,7 +263,7 @@ def finding_of(hit: Hit, origin: Origin) -> SecretFinding:
         id=hit.rule_id, path=origin.path, severity=hit.severity, confidence=hit.confidence,
         description=hit.description, line=line, column=hit.column, layer=origin.layer, present=origin.present,
         preview=hit.preview, secret_sha256=hit.secret_sha256, family=hit.family, commit=origin.commit,
-        metadata=metadata,
+        metadata=metadata, revealed=hit.value,
     )
 
 
@@ -288,9 +293,10 @@ class SerialRunner:
     """Runs the engine in this process; the per-file timeout interrupts it through SIGALRM, which only the
     main thread can receive (elsewhere, or when the caller has a timer running, it is not enforced)."""
 
-    def __init__(self, engine: SecretEngineLike, file_timeout: float | None) -> None:
+    def __init__(self, engine: SecretEngineLike, file_timeout: float | None, reveal: bool = False) -> None:
         self.engine = engine
         self.file_timeout = file_timeout
+        self.reveal = reveal
         self._armed = False
         #: seconds spent in the engine so far
         self.engine_seconds = 0.0
@@ -321,7 +327,7 @@ class SerialRunner:
             if use_alarm:
                 self._armed = True
                 signal.setitimer(signal.ITIMER_REAL, float(self.file_timeout or 0))
-            hits = scan_content(self.engine, task.origin.path, task.data, task.strings)
+            hits = scan_content(self.engine, task.origin.path, task.data, task.strings, self.reveal)
             self._armed = False
             return Outcome(task, tuple(hits))
         except _FileTimeout:
@@ -663,10 +669,12 @@ class ContentScan:
         worker per CPU when :func:`worth_processes` says so, judging by ``done``, the fraction of the work
         done so far)."""
         source = iter(tasks)
+        if self.options.reveal:  # clear values stay in this process
+            workers = 1
         if workers > 1:
             self._pool(source, workers)
             return
-        serial = SerialRunner(self.engine, self.options.file_timeout)
+        serial = SerialRunner(self.engine, self.options.file_timeout, self.options.reveal)
         self.stats.mode, self.stats.workers = "serial", 1
         cpus = _cpu_count()
         adaptive = workers == 0 and cpus > 1
