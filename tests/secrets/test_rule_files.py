@@ -154,6 +154,27 @@ def _dropped(rule: dict[str, Any], secret: str) -> bool:
     return any(w.lower() in folded for w in allow.get("stopwords") or ())
 
 
+def _windows(rule: dict[str, Any], data: bytes) -> list[tuple[int, bytes]]:
+    """(offset, bytes) the regex runs on: the whole content, or for a ``scope: line`` rule each run of lines
+    holding one of its keywords, from the newline before the run (so ``(?:^|\\n)`` anchors still match)."""
+    if rule.get("scope", "file") != "line":
+        return [(0, data)]
+    keywords = [k.encode() for k in rule.get("keywords") or []]
+    out: list[tuple[int, bytes]] = []
+    runs: list[tuple[int, bytes]] = []
+    pos = 0
+    for line in data.splitlines(keepends=True):
+        if any(k in line.lower() for k in keywords):
+            if runs and runs[-1][0] + len(runs[-1][1]) == pos:
+                runs[-1] = (runs[-1][0], runs[-1][1] + line)
+            else:
+                runs.append((pos, line))
+        pos += len(line)
+    for start, run in runs:
+        out.append((start - 1, b"\n" + run) if start else (0, run))
+    return out
+
+
 def findings(rule: dict[str, Any], text: str) -> list[tuple[str, int]]:
     """(secret, line) of every match of ``rule`` in ``text`` that the rule reports."""
     keywords = rule.get("keywords") or []
@@ -162,17 +183,59 @@ def findings(rule: dict[str, Any], text: str) -> list[tuple[str, int]]:
     data = text.encode("utf-8")
     group = rule.get("secret_group", 1)
     out = []
-    for m in _compiled(rule["regex"]).finditer(data):
-        if m.start(group) < 0 or m.start(group) == m.end(group):
-            continue
-        secret = m.group(group).decode("utf-8")
-        if not _dropped(rule, secret):
-            out.append((secret, data.count(b"\n", 0, m.start(group))))
+    for offset, window in _windows(rule, data):
+        for m in _compiled(rule["regex"]).finditer(window):
+            if m.start(group) < 0 or m.start(group) == m.end(group):
+                continue
+            secret = m.group(group).decode("utf-8")
+            if not _dropped(rule, secret):
+                out.append((secret, data.count(b"\n", 0, offset + m.start(group))))
     need = rule.get("requires")
     if need and out:
         near = [line for _, line in findings(BY_ID[need["rule"]], text)]
         out = [(s, line) for s, line in out if any(abs(line - other) <= need["within_lines"] for other in near)]
     return out
+
+
+@cache
+def _hs_database(regex: str) -> hyperscan.Database:
+    """The regex compiled the way the engine compiles it (leading ``(?i)`` as a flag, single match)."""
+    flags = hyperscan.HS_FLAG_SINGLEMATCH
+    if regex.startswith("(?i)"):
+        flags |= hyperscan.HS_FLAG_CASELESS
+        regex = regex[4:]
+    if re.search(r"\(\?<?[=!]", regex):
+        flags |= hyperscan.HS_FLAG_PREFILTER
+    db = hyperscan.Database()
+    expression = regex.encode("ascii")
+    try:
+        db.compile(expressions=[expression], ids=[0], elements=1, flags=[flags])
+    except hyperscan.error:
+        db.compile(expressions=[expression], ids=[0], elements=1, flags=[flags | hyperscan.HS_FLAG_PREFILTER])
+    return db
+
+
+def hyperscan_hits(regex: str, data: bytes) -> bool:
+    hits: list[int] = []
+    _hs_database(regex).scan(data, match_event_handler=lambda *args: hits.append(1))
+    return bool(hits)
+
+
+def _camel(key: str) -> str:
+    words = [w for w in re.split(r"[_.-]", key) if w]
+    return (words[0].lower() + "".join(w.title() for w in words[1:])) if words else key
+
+
+def key_variants(text: str, secret: str) -> set[str]:
+    """``text`` with the key names before the secret written other ways (DD_API_KEY: DDAPIKEY, ddApiKey...)."""
+    head, tail = text[: text.index(secret)], text[text.index(secret) :]
+    return {
+        text,
+        re.sub(r"[_-]", "", head) + tail,
+        re.sub(r"[A-Za-z0-9_.-]+(?=[\"']?[ \t]*[:=])", lambda m: _camel(m.group(0)), head) + tail,
+        head.lower() + tail,
+        head.upper() + tail,
+    }
 
 
 def hyperscan_mode(regex: str) -> str:
@@ -243,6 +306,9 @@ def test_rule_schema(rule: dict[str, Any]) -> None:
                                               for k in keywords), "keywords are lowercase ASCII literals"
     assert len(set(keywords)) == len(keywords)
     assert isinstance(rule.get("secret_group", 1), int) and rule.get("secret_group", 1) >= 1
+    assert rule.get("scope", "file") in ("file", "line")
+    if rule.get("scope") == "line":
+        assert keywords, "a line-scoped rule reads the lines holding its keywords: it needs keywords"
     if "entropy" in rule:
         assert isinstance(rule["entropy"], int | float) and 0 < rule["entropy"] <= 8
     allow = rule.get("allowlist")
@@ -308,6 +374,20 @@ def test_examples(rule: dict[str, Any]) -> None:
         assert secret in found, f"positive {text!r}: expected {secret!r}, found {found!r}"
     for text in rule["examples"]["negative"]:
         assert findings(rule, text) == [], f"negative {text!r} is reported"
+
+
+@pytest.mark.parametrize("rule", [r for _, _, r in RULES], ids=_ids(RULES))
+def test_hyperscan_finds_what_python_finds(rule: dict[str, Any]) -> None:
+    """The engine runs a rule's Python regex only where Hyperscan reports a hit, so Hyperscan must never miss
+    a match (some Hyperscan builds miss matches of alternations followed by bounded repeats past the first few
+    dozen bytes: key names are varied and the examples moved further into the buffer to catch that)."""
+    pattern = _compiled(rule["regex"])
+    for ex in rule["examples"]["positive"]:
+        for text in key_variants(ex["text"], ex["secret"]):
+            for filler in ("", "#\n", "a" * 26 + "\n", "lorem ipsum dolor sit amet\n" * 4, "z" * 300 + "\n"):
+                data = (filler + text).encode()
+                if pattern.search(data):
+                    assert hyperscan_hits(rule["regex"], data), f"Hyperscan misses {data[-120:]!r}"
 
 
 @pytest.mark.parametrize("rule", [r for _, _, r in RULES], ids=_ids(RULES))
