@@ -372,6 +372,8 @@ def test_examples(rule: dict[str, Any]) -> None:
             assert any(k in text.lower() for k in keywords), f"no keyword in positive {text!r}"
         found = [s for s, _ in findings(rule, text)]
         assert secret in found, f"positive {text!r}: expected {secret!r}, found {found!r}"
+        twice = [s for s, _ in findings(rule, text + "\n" + text)]
+        assert twice.count(secret) >= 2, f"positive {text!r} on two consecutive lines is found {twice.count(secret)}x"
     for text in rule["examples"]["negative"]:
         assert findings(rule, text) == [], f"negative {text!r} is reported"
 
