@@ -27,13 +27,14 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
+from measure import run_measured  # noqa: E402
+
 TS = str(Path(sys.executable).parent / "threatstryker")
 
 
@@ -43,24 +44,6 @@ def package_binary(package: str, name: str) -> str | None:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "bin" / name
     return str(path) if path.is_file() and os.access(path, os.X_OK) else None
-
-
-def run(cmd: list[str], timeout: float = 3600) -> tuple[float, float, int, str]:
-    """Wall seconds, peak RSS in MB, exit code and stderr tail of one subprocess."""
-    with tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True)
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-            time.sleep(0.005)
-        wall = time.perf_counter() - started
-        err.seek(0)
-        return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), err.read()[-400:]
 
 
 def tools() -> dict[str, Any]:
@@ -157,9 +140,10 @@ def main() -> int:
                 for d in dirs:
                     with tempfile.TemporaryDirectory() as tmp:
                         report = str(Path(tmp) / "report.json")
-                        w, p, code, err = run(command(d, report))
-                        if code not in (0, 1):
-                            print(f"[{case}] {name} exited {code}: {err.strip()}", file=sys.stderr)
+                        w, p, proc = run_measured(command(d, report))
+                        if proc.returncode not in (0, 1):
+                            print(f"[{case}] {name} exited {proc.returncode}: {proc.stderr.strip()[-400:]}",
+                                  file=sys.stderr)
                         wall += w
                         peak = max(peak, p)
                         found.append(count(name, report))

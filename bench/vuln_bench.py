@@ -25,15 +25,16 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+from measure import run_measured as run  # noqa: E402
+
 REPO = BENCH_DIR.parent
 TS = str(Path(sys.executable).parent / "threatstryker")
 GOAL_SECONDS = 1.0
@@ -58,26 +59,6 @@ print(json.dumps({
     "times": times, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }))
 """
-
-
-def run(cmd: list[str], timeout: float = 3600) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall seconds, peak RSS (MB) of the child process, and its output."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-            time.sleep(0.01)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return wall, usage.ru_maxrss / 1024, subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
 
 
 def main() -> int:
