@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.sources.imagekit import docker_archive, layer_ids, layer_tar
+from threatstryker.filescan import pool
 from threatstryker.model.finding import secret_hash
 from threatstryker.secrets import scanner
 from threatstryker.secrets.engine import SecretEngine
@@ -236,14 +237,14 @@ def test_parallel_and_serial_scans_agree(tmp_path: Path, engine: SecretEngine) -
 
 def test_automatic_mode_moves_to_workers_mid_scan_with_the_same_results(
         tmp_path: Path, engine: SecretEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scanner, "_cpu_count", lambda: 2)
-    monkeypatch.setattr(scanner, "idle_seconds", lambda: time.monotonic())  # a CPU idle, whatever the machine does
+    monkeypatch.setattr(pool, "cpu_count", lambda: 2)
+    monkeypatch.setattr(pool, "idle_seconds", lambda: time.monotonic())  # a CPU idle, whatever the machine does
     root = project(tmp_path / "p")
     for i in range(30):
         (root / "src" / f"mod{i}.py").write_text(f"T = '{token(300 + i)}'\n")
     serial = scan_tree(DirTree(str(root)), engine, OPTIONS)
-    monkeypatch.setattr(scanner, "PROBE_SECONDS", 0.0)
-    monkeypatch.setattr(scanner, "worth_processes", lambda *args: True)
+    monkeypatch.setattr(pool, "PROBE_SECONDS", 0.0)
+    monkeypatch.setattr(pool, "worth_processes", lambda *args: True)
     auto = scan_tree(DirTree(str(root)), engine, SecretScanOptions(max_file_size=256 * 1024, workers=0))
     assert auto.stats.mode == "processes" and auto.stats.switched_after_s is not None
     assert [f.to_dict() for f in auto.findings] == [f.to_dict() for f in serial.findings]

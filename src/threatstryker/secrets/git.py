@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from threatstryker.filescan.walk import Walker
 from threatstryker.model import ScanWarning
 from threatstryker.model.finding import SecretFinding
 from threatstryker.secrets.scanner import (
@@ -39,8 +40,9 @@ from threatstryker.secrets.scanner import (
     SerialRunner,
     Task,
     merge_findings,
+    scan_task,
+    scan_task_revealed,
 )
-from threatstryker.secrets.walk import Walker
 from threatstryker.sources.filetree import display_path
 
 #: The options of ``git log`` that make its output this module's to parse, whatever the user's config says.
@@ -386,8 +388,8 @@ class _HistoryScan:
             proc.wait()
             proc.stdin.close()
             proc.stdout.close()
-        for outcome in SerialRunner(self.engine, self.options.file_timeout, self.options.reveal).run(
-                tasks, self.timed_out):
+        scan = scan_task_revealed if self.options.reveal else scan_task
+        for outcome in SerialRunner(self.engine, scan, self.options.file_timeout).run(tasks, self.timed_out):
             path = outcome.task.origin.path
             out[path] = None if outcome.timeout or outcome.error else \
                 {(h.rule_id, h.secret_sha256) for h in outcome.hits}

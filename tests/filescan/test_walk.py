@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 
 from tests.sources.imagekit import layer_ids, layer_tar
-from threatstryker.secrets.walk import (
+from threatstryker.filescan.walk import (
     LOCKFILE_NAMES,
     Walker,
     WalkItem,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from threatstryker.secrets.archives import (
+from threatstryker.filescan.archives import (
     BZIP2,
     GZIP,
     TAR,
@@ -24,7 +24,7 @@ from threatstryker.secrets.archives import (
     Member,
     archive_kind,
 )
-from threatstryker.secrets.walk import Walker
+from threatstryker.filescan.walk import Walker
 
 
 def zip_bytes(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:

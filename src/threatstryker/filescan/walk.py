@@ -1,5 +1,6 @@
-"""What the secret scanner reads in a FileTree: which files (and, in images, which older layer versions),
-which to skip (excluded, lockfiles, too large), and how content is sniffed (text, binary, printable strings).
+"""What the file scanners (secrets, malware) read in a FileTree: which files (and, in images, which older
+layer versions), which to skip (excluded, lockfiles, too large), and how content is sniffed (text, binary,
+printable strings).
 
 Every regular file of the squashed view is yielded once; for a :class:`LayeredTree`, every version of a file
 that a layer wrote but that is not the one the final view shows (overwritten or deleted by a later layer) is

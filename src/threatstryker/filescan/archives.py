@@ -1,5 +1,5 @@
-"""Expands archives met by the secret scanner (zip, jar, war, apk, whl..., tar, tar.gz/bz2/xz and single
-.gz/.bz2/.xz files) into their members, in memory, within a nesting depth and a byte budget.
+"""Expands archives met by the file scanners (secrets, malware) — zip, jar, war, apk, whl..., tar,
+tar.gz/bz2/xz and single .gz/.bz2/.xz files — into their members, in memory, within a nesting depth and a byte budget.
 
 Archives are recognised by their content, not their name. Members are read into memory only, never written
 anywhere, so names such as '../../etc/passwd' are harmless; each member is read up to the size cap (nested
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from threatstryker.secrets.walk import Walker
+from threatstryker.filescan.walk import Walker
 
 ZIP, TAR, GZIP, BZIP2, XZ = "zip", "tar", "gzip", "bzip2", "xz"
 #: Archives inside archives are opened down to this many levels (the archive in the tree is level 1).
