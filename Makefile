@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-# Debian packages the tests drive for real: a Docker Engine, debootstrap, OCI tools, rpm, Go, Java.
-APT_TEST_PACKAGES := docker.io debootstrap umoci skopeo rpm golang-go openjdk-17-jdk-headless ruby-rack ruby-nokogiri libruby3.1 ruby bundler php-cli composer
+# Debian packages the tests drive for real: a Docker Engine, debootstrap, OCI tools, rpm, Go, Java, YARA.
+APT_TEST_PACKAGES := docker.io debootstrap umoci skopeo rpm golang-go openjdk-17-jdk-headless ruby-rack ruby-nokogiri libruby3.1 ruby bundler php-cli composer yara
 
 .PHONY: run test bench lint venv system-deps clean
 
@@ -49,6 +49,7 @@ bench: $(STAMP) system-deps
 	$(PY) bench/sbom_bench.py
 	$(PY) bench/vuln_bench.py
 	$(PY) bench/secrets_bench.py
+	$(PY) bench/malware_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

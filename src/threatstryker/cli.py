@@ -80,9 +80,10 @@ def _run_scan(target: str, options: Any, quiet: bool) -> Any:
     from threatstryker.scan import ScanError, scan_target
     from threatstryker.sources import TargetError
 
-    def run(catalog: Any, secret: Any) -> Any:
+    def run(catalog: Any, secret: Any, malware: Any = None) -> Any:
         try:
-            return scan_target(target, options, catalog_progress=catalog, secret_progress=secret)
+            return scan_target(target, options, catalog_progress=catalog, secret_progress=secret,
+                               malware_progress=malware)
         except (TargetError, ScanError) as exc:
             _error(str(exc))
             sys.exit(EXIT_TARGET)
@@ -96,6 +97,7 @@ def _run_scan(target: str, options: Any, quiet: bool) -> Any:
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
         cat_task = bar.add_task(f"cataloging {target}", total=None, visible=False)
         sec_task = bar.add_task(f"secrets in {target}", total=None, visible=False)
+        mal_task = bar.add_task(f"malware in {target}", total=None, visible=False)
 
         def catalog(seen: int, path: str) -> None:
             bar.update(cat_task, visible=True, description=f"cataloging {target}: {seen} files examined")
@@ -105,7 +107,13 @@ def _run_scan(target: str, options: Any, quiet: bool) -> Any:
             bar.update(sec_task, visible=True, total=p.bytes_total or None, completed=p.bytes_done,
                        description=f"secrets: {p.files_done}/{p.files_total} files")
 
-        return run(catalog, secret)
+        def malware(p: Any) -> None:
+            bar.update(cat_task, visible=False)
+            bar.update(sec_task, visible=False)
+            bar.update(mal_task, visible=True, total=p.bytes_total or None, completed=p.bytes_done,
+                       description=f"malware: {p.files_done}/{p.files_total} files")
+
+        return run(catalog, secret, malware)
 
 
 TARGET_HELP = ("dir:PATH, rootfs:PATH, docker-archive:FILE, oci-dir:PATH, oci-archive:FILE, container:PID, "
@@ -189,10 +197,22 @@ def sbom(target: str, fmt: str, output: str | None, catalogers: str | None, vali
               help="Suppress the secret findings listed in this baseline (see `threatstryker secrets baseline`).")
 @click.option("--git", "git_history", is_flag=True, help="Scan a git repository's history for secrets.")
 @click.option("--binaries", is_flag=True, help="Scan the printable strings of binary files for secrets.")
-@click.option("--max-file-size", type=float, default=10.0, show_default=True, metavar="MiB",
-              help="Skip larger files in the secret scan (reported as warnings).")
+@click.option("--max-file-size", type=float, metavar="MiB",
+              help="Skip larger files (reported as warnings); default 10 for secrets, 256 for malware.")
 @click.option("--workers", type=int, default=0, show_default=True,
-              help="Secret scan worker processes (0: chosen from the amount of work).")
+              help="Secret and malware scan worker processes (0: chosen from the amount of work).")
+@click.option("--file-timeout", type=float, default=60.0, show_default=True, metavar="SECONDS",
+              help="Give up on one file after this long (reported; the result is partial).")
+@click.option("--malware-rules", "malware_rules", multiple=True, type=click.Path(exists=True),
+              help="YARA rules: a .yar/.yara file or a directory of them; repeatable.")
+@click.option("--no-builtin-malware-rules", is_flag=True,
+              help="Use only --malware-rules, not the built-in rules and the installed rule feed.")
+@click.option("--executables-only", is_flag=True,
+              help="Malware: scan only executables (exec bit, ELF, PE, Mach-O, #! scripts); archives not opened.")
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="Malware: scan only paths matching this glob (repeatable).")
+@click.option("--ext", "extensions", multiple=True, metavar="EXT",
+              help="Malware: scan only files with this extension (repeatable, or comma-separated).")
 @click.option("--decode", "decode_depth", type=click.IntRange(0, 5), default=0, show_default=True, metavar="DEPTH",
               help="Also decode base64/hex runs this many levels deep and scan the result for secrets.")
 @click.option("--show-secrets", is_flag=True,
@@ -201,7 +221,9 @@ def sbom(target: str, fmt: str, output: str | None, catalogers: str | None, vali
 def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str, fail_on: str | None,
          ignore_unfixed: bool, comprehensive: bool, ignore_files: tuple[str, ...], vex_files: tuple[str, ...],
          show_suppressed: bool, max_db_age: float, rule_paths: tuple[str, ...], replace_rules: bool,
-         baseline: str | None, git_history: bool, binaries: bool, max_file_size: float, workers: int,
+         baseline: str | None, git_history: bool, binaries: bool, max_file_size: float | None, workers: int,
+         file_timeout: float, malware_rules: tuple[str, ...], no_builtin_malware_rules: bool,
+         executables_only: bool, include: tuple[str, ...], extensions: tuple[str, ...],
          decode_depth: int, show_secrets: bool, exclude: tuple[str, ...], cross_mounts: bool,
          timeout: float | None, quiet: bool) -> None:
     """Run the requested scanners on TARGET and report the findings.
@@ -222,14 +244,22 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
     if replace_rules and not rule_paths:
         _error("--replace-rules needs --rules")
         sys.exit(EXIT_TARGET)
+    if no_builtin_malware_rules and not malware_rules:
+        _error("--no-builtin-malware-rules needs --malware-rules")
+        sys.exit(EXIT_TARGET)
+    file_cap = int(max_file_size * 1024 * 1024) if max_file_size is not None else None
     options = ScanOptions(
         scanners=wanted, db_path=db_path, comprehensive=comprehensive, ignore_unfixed=ignore_unfixed,
         suppressions=(*ignore_files, *vex_files), max_db_age_days=max_db_age,
         secret_rules=rule_paths, replace_rules=replace_rules, baseline=baseline, git=git_history,
         exclude=exclude, cross_mounts=cross_mounts, timeout=timeout,
-        secret_options=SecretScanOptions(binaries=binaries, max_file_size=int(max_file_size * 1024 * 1024),
-                                         exclude=exclude, workers=workers, timeout=timeout, reveal=show_secrets),
+        secret_options=SecretScanOptions(binaries=binaries, max_file_size=file_cap or 10 * 1024 * 1024,
+                                         exclude=exclude, workers=workers, timeout=timeout, reveal=show_secrets,
+                                         file_timeout=file_timeout or None),
         decode_depth=decode_depth,
+        malware_rules=malware_rules, builtin_malware_rules=not no_builtin_malware_rules,
+        malware_options=_malware_options(wanted, file_cap, exclude, include, extensions, executables_only,
+                                         workers, file_timeout, timeout),
     )
     if "vuln" in wanted:  # fail before a long catalog walk when the database is unusable
         from threatstryker.vulndb.store import VulnDB, VulnDBError
@@ -255,7 +285,7 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
                           f"({sbom.target.name}) with scanners: {', '.join(report.scanners)}", highlight=False)
             render_summary(sbom, console)
             text = console.export_text(styles=to_terminal)
-        if {"vuln", "secret"} & set(wanted):
+        if {"vuln", "secret", "malware"} & set(wanted):
             text += render(report, "table", show_suppressed=show_suppressed, color=to_terminal,
                            console_width=None if to_terminal else 160)
     else:
@@ -274,6 +304,76 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.exit(exit_code(report, fail_on))
+
+
+def _malware_options(wanted: tuple[str, ...], file_cap: int | None, exclude: tuple[str, ...],
+                     include: tuple[str, ...], extensions: tuple[str, ...], executables_only: bool, workers: int,
+                     file_timeout: float, timeout: float | None) -> Any:
+    """The malware scan's options (None when the malware scanner is not asked for: yara-x is not loaded)."""
+    if "malware" not in wanted:
+        return None
+    from threatstryker.malware.scanner import DEFAULT_MAX_FILE_SIZE, MalwareScanOptions
+
+    return MalwareScanOptions(
+        max_file_size=file_cap or DEFAULT_MAX_FILE_SIZE, exclude=exclude, include=include,
+        extensions=tuple(e.strip().lower().lstrip(".") for ext in extensions for e in ext.split(",") if e.strip()),
+        executables_only=executables_only, workers=workers, file_timeout=file_timeout or None, timeout=timeout)
+
+
+@app.group("rules")
+def rules_group() -> None:
+    """Rule sets: install a malware (YARA) rule feed, show what is installed."""
+
+
+@rules_group.command("update")
+@click.option("--malware", "source", required=True, metavar="URL|FILE|DIR",
+              help="A YARA rule set: an https:// URL or a local archive (zip, tar.gz) or directory.")
+@click.option("--sha256", metavar="HEX", help="The expected SHA-256 (of the archive, or the directory's set digest).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was installed as JSON.")
+def rules_update(source: str, sha256: str | None, as_json: bool) -> None:
+    """Download or copy a YARA rule set, verify its checksum, compile it and make it the installed feed that
+    every malware scan uses with the built-in rules (swapped in atomically; a failure keeps the previous set).
+
+    Exit codes: 0 installed, 2 not installed (one line on stderr says why)."""
+    from threatstryker.malware.feed import FeedError, update
+
+    try:
+        installed = update(source, sha256=sha256)
+    except (FeedError, OSError) as exc:
+        _error(str(exc))
+        sys.exit(EXIT_TARGET)
+    info = {"path": str(installed.path), "source": installed.source, "sha256": installed.sha256,
+            "verified_by": installed.verified_by, "rule_files": installed.files, "left_out": installed.errors}
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"installed {installed.files} rule files from {source} at {installed.path}")
+    click.echo(f"sha256 {installed.sha256} (verified by: {installed.verified_by})")
+    for error in installed.errors:
+        click.echo(f"left out (does not compile): {error}", err=True)
+
+
+@rules_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def rules_status(as_json: bool) -> None:
+    """Show the built-in malware rules and the installed rule feed."""
+    from threatstryker.malware.feed import installed_rules_dir, manifest
+    from threatstryker.malware.ruleset import builtin_rules_dir, find_rule_files
+
+    builtin, _ = find_rule_files([builtin_rules_dir()])
+    current = installed_rules_dir()
+    info = {"builtin": {"path": str(builtin_rules_dir()), "rule_files": len(builtin)},
+            "feed": {"path": str(current), **(manifest(current) or {})} if current else None}
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"built-in malware rules: {len(builtin)} files at {builtin_rules_dir()}")
+    if current is None:
+        click.echo("rule feed: none installed (threatstryker rules update --malware URL|FILE|DIR)")
+        return
+    m = manifest(current) or {}
+    click.echo(f"rule feed: {m.get('rule_files', '?')} files at {current} from {m.get('source', '?')}, "
+               f"installed {m.get('installed', '?')}, sha256 {m.get('sha256', '?')}")
 
 
 @app.group("secrets")

@@ -34,7 +34,7 @@ __all__ = [
 
 #: Scanners ``threatstryker scan`` knows; ``sbom`` lists packages, ``vuln`` matches them, ``secret`` finds
 #: exposed credentials.
-SCANNERS: tuple[str, ...] = ("sbom", "vuln", "secret")
+SCANNERS: tuple[str, ...] = ("sbom", "vuln", "secret", "malware")
 #: The vulnerability database's default location.
 DEFAULT_DB = "~/.cache/threatstryker/vuln.db"
 #: Read from the working directory when present and no ignore file is named.
@@ -67,6 +67,12 @@ class ScanOptions:
     exclude: Sequence[str] = field(default_factory=tuple)
     cross_mounts: bool = False
     timeout: float | None = None
+    #: Malware scanner: rule files/directories, whether the built-in rules (and the installed feed) are used,
+    #: the compiled-rules cache, and the file-reading options.
+    malware_rules: Sequence[str] = field(default_factory=tuple)
+    builtin_malware_rules: bool = True
+    malware_cache: str | None = None
+    malware_options: Any = None  # threatstryker.malware.scanner.MalwareScanOptions
 
 
 def db_info(db: Any, now: datetime, max_age_days: float | None) -> tuple[dict[str, Any], list[str]]:
@@ -160,6 +166,47 @@ def _secrets(tree: Any, report: ScanReport, options: ScanOptions, progress: Any)
     report.db["secrets"] = result.stats.to_dict()
 
 
+def load_malware_rules(options: ScanOptions) -> Any:
+    """The compiled malware rules for ``options``: the built-in set and the installed feed (unless left out)
+    plus the user's files; ScanError when none load. Files that do not compile are in ``errors``."""
+    from pathlib import Path
+
+    from .malware.feed import installed_rules_dir
+    from .malware.ruleset import RuleSetError, builtin_rules_dir, load_rules
+
+    paths: list[str] = []
+    if options.builtin_malware_rules:
+        paths.append(str(builtin_rules_dir()))
+        feed = installed_rules_dir()
+        if feed is not None:
+            paths.append(str(feed))
+    paths += list(options.malware_rules)
+    if not paths:
+        raise ScanError("no malware rules: give --malware-rules or keep the built-in rules")
+    try:
+        return load_rules(paths, cache_dir=Path(options.malware_cache) if options.malware_cache else None)
+    except RuleSetError as exc:
+        raise ScanError(str(exc)) from None
+
+
+def _malware(tree: Any, report: ScanReport, options: ScanOptions, progress: Any) -> None:
+    from .malware.engine import MalwareEngine
+    from .malware.ruleset import describe
+    from .malware.scanner import MalwareScanOptions, scan_tree
+
+    compiled = load_malware_rules(options)
+    for error in compiled.errors:
+        report.warnings.append(ScanWarning(error.path, f"rule file left out: {error}"))
+    malware_options = options.malware_options or MalwareScanOptions(exclude=tuple(options.exclude),
+                                                                    timeout=options.timeout)
+    engine = MalwareEngine(compiled.rules, malware_options.file_timeout)
+    result = scan_tree(tree, engine, malware_options, progress)
+    report.findings += result.findings
+    report.warnings += result.warnings
+    report.partial = report.partial or result.partial
+    report.db["malware"] = {**result.stats.to_dict(), "rules": describe(compiled)}
+
+
 def _git(path: str, report: ScanReport, options: ScanOptions) -> None:
     from .secrets.git import GitScanError, scan_git
     from .secrets.scanner import SecretScanOptions
@@ -190,7 +237,7 @@ def _baseline(report: ScanReport, options: ScanOptions) -> None:
 
 
 def scan_target(target: str, options: ScanOptions, *, catalog_progress: Any = None,
-                secret_progress: Any = None) -> ScanReport:
+                secret_progress: Any = None, malware_progress: Any = None) -> ScanReport:
     """Open ``target`` once and run ``options.scanners`` on it. Raises :class:`ScanError` (one line) when a
     scanner cannot run and ``threatstryker.sources.TargetError`` when the target cannot be opened."""
     from .sbom.catalog import catalog_tree
@@ -232,6 +279,12 @@ def scan_target(target: str, options: ScanOptions, *, catalog_progress: Any = No
                                                    "the secret scanner did not run"))
             else:
                 _secrets(opened.tree, report, options, secret_progress)
+        if "malware" in options.scanners:
+            if opened.tree is None:
+                report.warnings.append(ScanWarning(opened.info.path, "an SBOM document has no files: "
+                                                   "the malware scanner did not run"))
+            else:
+                _malware(opened.tree, report, options, malware_progress)
     _finish(report, options, started)
     return report
 

@@ -66,13 +66,15 @@ class Origin:
 class Task:
     """Content to scan: ``data``, or (when ``host_path`` is set) the file at that path of this host, which the
     scan function opens itself. ``strings`` is the secret scanner's flag for a binary whose printable strings
-    are scanned; ``size`` is the content's size in bytes (for counts and batching)."""
+    are scanned; ``context`` is anything else the scan function needs (picklable, small); ``size`` is the
+    content's size in bytes (for counts and batching)."""
 
     id: int
     origin: Origin
     data: bytes
     strings: bool = False
     host_path: str | None = None
+    context: tuple[Any, ...] = ()
     size: int = -1
 
     def __post_init__(self) -> None:
@@ -93,6 +95,20 @@ class Outcome:
 #: A scanner's function: the engine and a task in, small picklable results out. It runs in workers, so it
 #: must be a module-level function (pickled by reference).
 ScanFn = Callable[[Any, Task], "list[Any] | tuple[Any, ...]"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProgress:
+    """Where a scan is: files done of the total, bytes done of the total, and the file being read."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    path: str = ""
+
+
+Progress = Callable[[ScanProgress], None]
 
 
 @dataclass(slots=True)
@@ -181,8 +197,8 @@ def rebuild_engine(payload: bytes) -> Any:
 
 
 def _worker_main(conn: Connection, payload: bytes, scan: ScanFn, clock: Any) -> None:
-    """A worker process: rebuild the engine, then scan batches of tasks ``(id, path, data, strings, host_path)``
-    with ``scan`` until told
+    """A worker process: rebuild the engine, then scan batches of tasks ``(id, path, data, strings, host_path,
+    context)`` with ``scan`` until told
     to stop, answering each batch with its results. ``clock`` (shared memory) holds the index in the batch of
     the task being scanned (-1 between batches) and when its scan started, for the parent's per-file timeout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills its workers
@@ -200,11 +216,12 @@ def _worker_main(conn: Connection, payload: bytes, scan: ScanFn, clock: Any) -> 
         if batch is None:
             return
         results: list[tuple[int, list[Any] | tuple[Any, ...] | None, str]] = []
-        for index, (task_id, path, data, strings, host_path) in enumerate(batch):
+        for index, (task_id, path, data, strings, host_path, context) in enumerate(batch):
             clock[1] = time.monotonic()
             clock[0] = index
             try:
-                results.append((task_id, scan(engine, Task(task_id, Origin(path), data, strings, host_path)), ""))
+                task = Task(task_id, Origin(path), data, strings, host_path, context)
+                results.append((task_id, scan(engine, task), ""))
             except Exception as exc:
                 results.append((task_id, None, why(exc)))
         clock[0] = -1
@@ -293,7 +310,8 @@ class ProcessRunner:
                         break
                     worker = self._idle.pop()
                     try:
-                        worker.conn.send([(t.id, t.origin.path, t.data, t.strings, t.host_path) for t in batch])
+                        worker.conn.send([(t.id, t.origin.path, t.data, t.strings, t.host_path, t.context)
+                                          for t in batch])
                     except (OSError, ValueError):
                         self._kill(worker)
                         self._spawn()
@@ -523,8 +541,10 @@ __all__ = [
     "Outcome",
     "PoolUnavailable",
     "ProcessRunner",
+    "Progress",
     "RunInfo",
     "ScanFn",
+    "ScanProgress",
     "SerialRunner",
     "Task",
     "cpu_count",

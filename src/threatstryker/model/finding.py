@@ -21,10 +21,12 @@ __all__ = [
     "Finding",
     "Fix",
     "Kev",
+    "MalwareFinding",
     "MatchDetail",
     "PackageRef",
     "ScanReport",
     "SecretFinding",
+    "StringMatch",
     "Suppression",
     "VulnerabilityFinding",
     "redact",
@@ -461,8 +463,132 @@ class SecretFinding:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class StringMatch:
+    """Where a rule's string matched in a file: its identifier (``$a``), byte offset and length; never the
+    bytes themselves."""
+
+    identifier: str
+    offset: int
+    length: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"identifier": self.identifier, "offset": self.offset, "length": self.length}
+
+
+@dataclass(slots=True)
+class MalwareFinding:
+    """A file a YARA rule matched.
+
+    ``id`` is the rule's identifier and ``namespace`` its rule file's namespace; ``path`` the file
+    (``archive.zip:inner/path`` inside archives), ``layer``/``present`` as for secrets; ``file_sha256`` the
+    SHA-256 of the content the rule matched. ``matches`` lists matched strings with offsets (the first few per
+    string; ``string_count`` is how many matches there were in all). ``rule_metadata`` carries the rule's
+    metadata as written (author, reference, license, description...): a rule's license may require its
+    author to be shown with every match. ``severity`` comes from the rule's metadata and is raised one level
+    when several rules or many strings match the file (``escalated`` says why).
+    """
+
+    kind: ClassVar[str] = "malware"
+
+    id: str
+    path: str
+    namespace: str = ""
+    severity: str = "medium"
+    description: str = ""
+    layer: str | None = None
+    present: bool = True
+    file_sha256: str = ""
+    file_size: int = 0
+    matches: list[StringMatch] = field(default_factory=list)
+    string_count: int = 0
+    tags: tuple[str, ...] = ()
+    rule_metadata: dict[str, Any] = field(default_factory=dict)
+    escalated: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    suppressed: Suppression | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.id, f"{self.namespace}:{self.id}") if self.namespace else (self.id,)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def locations(self) -> tuple[Location, ...]:
+        return (Location(self.path, self.layer),)
+
+    @property
+    def rule(self) -> str:
+        """``namespace:identifier`` (the identifier alone without a namespace)."""
+        return f"{self.namespace}:{self.id}" if self.namespace else self.id
+
+    @property
+    def author(self) -> str:
+        return str(self.rule_metadata.get("author", ""))
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of kind, rule, path and file hash: the same file matched by the same rule."""
+        text = "\x00".join((self.kind, self.rule, self.path, self.file_sha256))
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+    @property
+    def rank(self) -> int:
+        return severity_rank(self.severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "kind": self.kind,
+            "id": self.id,
+            "namespace": self.namespace,
+            "rule": self.rule,
+            "description": self.description,
+            "severity": self.severity,
+            "escalated": self.escalated or None,
+            "path": self.path,
+            "layer": self.layer,
+            "present": self.present,
+            "file_sha256": self.file_sha256,
+            "file_size": self.file_size,
+            "tags": list(self.tags),
+            "matches": [m.to_dict() for m in self.matches],
+            "string_count": self.string_count,
+            "rule_metadata": dict(self.rule_metadata),
+            "metadata": dict(self.metadata),
+            "fingerprint": self.fingerprint,
+        }
+        if self.suppressed is not None:
+            d["suppressed"] = self.suppressed.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MalwareFinding:
+        return cls(
+            id=str(d["id"]),
+            path=str(d["path"]),
+            namespace=str(d.get("namespace", "")),
+            severity=str(d.get("severity", "medium")),
+            description=str(d.get("description", "")),
+            layer=d.get("layer"),
+            present=bool(d.get("present", True)),
+            file_sha256=str(d.get("file_sha256", "")),
+            file_size=int(d.get("file_size", 0)),
+            matches=[StringMatch(str(m["identifier"]), int(m["offset"]), int(m["length"]))
+                     for m in d.get("matches", [])],
+            string_count=int(d.get("string_count", 0)),
+            tags=tuple(d.get("tags", ())),
+            rule_metadata=dict(d.get("rule_metadata", {})),
+            escalated=str(d.get("escalated") or ""),
+            metadata=dict(d.get("metadata", {})),
+            suppressed=Suppression.from_dict(d["suppressed"]) if d.get("suppressed") else None,
+        )
+
+
 #: Every kind of finding a report can hold.
-Finding = VulnerabilityFinding | SecretFinding
+Finding = VulnerabilityFinding | SecretFinding | MalwareFinding
 
 
 @dataclass(slots=True)

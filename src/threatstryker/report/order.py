@@ -1,21 +1,24 @@
 """The order every format lists findings in: most severe first; vulnerabilities then by KEV and EPSS, secrets by
-confidence and place."""
+confidence and place, malware by place and rule."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from threatstryker.model.finding import Finding, SecretFinding, VulnerabilityFinding
+from threatstryker.model.finding import Finding, MalwareFinding, SecretFinding, VulnerabilityFinding
 
 _CONFIDENCE = {"high": 0, "medium": 1, "low": 2}
 
 
 def finding_order(f: Finding) -> tuple[Any, ...]:
     """Sort key: severity (highest first), then for vulnerabilities KEV listing, EPSS probability (highest first),
-    id, package, version; for secrets confidence (highest first), path, line, column, rule id."""
+    id, package, version; for secrets confidence (highest first), path, line, column, rule id; for malware path,
+    rule, layer."""
     if isinstance(f, SecretFinding):
         return (-f.rank, 1, _CONFIDENCE.get(f.confidence, 3), f.path, f.line, f.column, f.id)
+    if isinstance(f, MalwareFinding):
+        return (-f.rank, 2, f.path, f.rule, not f.present, f.layer or "")
     return (-f.rank, 0, 0 if f.kev else 1, -(f.epss.probability if f.epss else 0.0), f.id, f.package.name,
             f.package.version)
 
@@ -33,3 +36,8 @@ def vulnerabilities(findings: Iterable[Finding]) -> list[VulnerabilityFinding]:
 def secrets(findings: Iterable[Finding]) -> list[SecretFinding]:
     """The secret findings of ``findings``, in order."""
     return [f for f in sorted_findings(findings) if isinstance(f, SecretFinding)]
+
+
+def malware(findings: Iterable[Finding]) -> list[MalwareFinding]:
+    """The malware findings of ``findings``, in order."""
+    return [f for f in sorted_findings(findings) if isinstance(f, MalwareFinding)]

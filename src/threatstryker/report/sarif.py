@@ -13,7 +13,14 @@ from typing import Any
 from urllib.parse import quote
 
 from threatstryker import __version__
-from threatstryker.model.finding import Finding, ScanReport, SecretFinding, VulnerabilityFinding, severity_rank
+from threatstryker.model.finding import (
+    Finding,
+    MalwareFinding,
+    ScanReport,
+    SecretFinding,
+    VulnerabilityFinding,
+    severity_rank,
+)
 from threatstryker.model.package import Location
 from threatstryker.report.order import sorted_findings
 
@@ -131,6 +138,59 @@ def _secret_result(f: SecretFinding, rule_index: int) -> dict[str, Any]:
     return result
 
 
+def _malware_rule(rid: str, group: list[MalwareFinding]) -> dict[str, Any]:
+    first = group[0]
+    severity = max((f.severity for f in group), key=severity_rank)
+    text = next((f.description for f in group if f.description), "") or f"YARA rule {first.rule}"
+    meta = first.rule_metadata
+    props: dict[str, Any] = {"tags": ["security", "malware", severity, *first.tags], "namespace": first.namespace}
+    for key in ("author", "reference", "license"):
+        if meta.get(key):
+            props[key] = str(meta[key])
+    rule: dict[str, Any] = {
+        "id": rid,
+        "shortDescription": {"text": _short(text)},
+        "fullDescription": {"text": _short(text)},
+        "help": {"text": f"{first.rule}: {text}. Isolate the host or image, confirm the match, remove the file and "
+                         "find how it got there." + (f" Rule by {meta['author']}." if meta.get("author") else "")},
+        "defaultConfiguration": {"level": level(severity)},
+        "properties": props,
+    }
+    reference = str(meta.get("reference", ""))
+    if reference.startswith(("http://", "https://")):
+        rule["helpUri"] = reference
+    return rule
+
+
+def _malware_result(f: MalwareFinding, rule_index: int) -> dict[str, Any]:
+    location: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(f.path)}}}
+    if ":" in f.path:
+        location["message"] = {"text": f.path}
+    props: dict[str, Any] = {"namespace": f.namespace, "file_sha256": f.file_sha256, "present": f.present,
+                             "matches": [m.to_dict() for m in f.matches], "string_count": f.string_count,
+                             "rule_metadata": f.rule_metadata}
+    if f.layer:
+        props["layer"] = f.layer
+    if f.escalated:
+        props["escalated"] = f.escalated
+    where = " (deleted in a later layer)" if not f.present else ""
+    author = f" (rule by {f.author})" if f.author else ""
+    result: dict[str, Any] = {
+        "ruleId": f.rule,
+        "ruleIndex": rule_index,
+        "level": level(f.severity),
+        "message": {"text": f"{f.rule} matched {f.path}{where}{author}"},
+        "locations": [location],
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+        "properties": props,
+    }
+    if f.suppressed is not None:
+        result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                   "justification": f.suppressed.reason or f.suppressed.source,
+                                   "properties": f.suppressed.to_dict()}]
+    return result
+
+
 def _location(loc: Location) -> dict[str, Any]:
     out: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(loc.path)}}}
     if ":" in loc.path:
@@ -173,11 +233,22 @@ def _any_rule(rid: str, group: list[Finding]) -> dict[str, Any]:
     secrets = [f for f in group if isinstance(f, SecretFinding)]
     if secrets:
         return _secret_rule(rid, secrets)
+    found = [f for f in group if isinstance(f, MalwareFinding)]
+    if found:
+        return _malware_rule(rid, found)
     return _rule(rid, [f for f in group if isinstance(f, VulnerabilityFinding)])
 
 
+def _rule_id(f: Finding) -> str:
+    return f.rule if isinstance(f, MalwareFinding) else f.id
+
+
 def _any_result(f: Finding, rule_index: int) -> dict[str, Any]:
-    return _secret_result(f, rule_index) if isinstance(f, SecretFinding) else _result(f, rule_index)
+    if isinstance(f, SecretFinding):
+        return _secret_result(f, rule_index)
+    if isinstance(f, MalwareFinding):
+        return _malware_result(f, rule_index)
+    return _result(f, rule_index)
 
 
 def _notification(text: str, lvl: str, path: str = "") -> dict[str, Any]:
@@ -194,7 +265,7 @@ def sarif_log(report: ScanReport, *, show_suppressed: bool = False) -> dict[str,
         findings += sorted_findings(report.suppressed)
     groups: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
-        groups.setdefault((f.kind, f.id), []).append(f)
+        groups.setdefault((f.kind, _rule_id(f)), []).append(f)
     index = {key: i for i, key in enumerate(groups)}
     notifications = [_notification(n, "note") for n in report.notices]
     notifications += [_notification(str(w), "warning", w.path) for w in report.warnings]
@@ -209,7 +280,7 @@ def sarif_log(report: ScanReport, *, show_suppressed: bool = False) -> dict[str,
             "toolExecutionNotifications": notifications,
             "properties": {"partial": report.partial},
         }],
-        "results": [_any_result(f, index[(f.kind, f.id)]) for f in findings],
+        "results": [_any_result(f, index[(f.kind, _rule_id(f))]) for f in findings],
         "properties": {
             "target": report.target.to_dict(),
             "distro": report.distro.to_dict() if report.distro else None,

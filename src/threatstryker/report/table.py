@@ -10,9 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from threatstryker.model.finding import SEVERITIES, ScanReport, SecretFinding, VulnerabilityFinding
+from threatstryker.model.finding import SEVERITIES, MalwareFinding, ScanReport, SecretFinding, VulnerabilityFinding
 from threatstryker.report.notes import note_lines
-from threatstryker.report.order import secrets, vulnerabilities
+from threatstryker.report.order import malware, secrets, vulnerabilities
 
 SEVERITY_STYLES = {
     "critical": "bold red",
@@ -44,6 +44,11 @@ def render_table(report: ScanReport, *, show_suppressed: bool = False, width: in
             console.print(_secrets_table(secrets(report.findings), "Secrets"))
         else:
             console.print("No secrets found.")
+    if "malware" in report.scanners or malware(report.findings):
+        if malware(report.findings):
+            console.print(_malware_table(malware(report.findings), "Malware"))
+        else:
+            console.print("No malware found.")
     console.print(_summary(report), soft_wrap=True)
     if show_suppressed and report.suppressed:
         for table in _suppressed_tables(report):
@@ -147,12 +152,51 @@ def _secrets_table(findings: list[SecretFinding], title: str) -> Table:
     return table
 
 
+def malware_location(f: MalwareFinding) -> str:
+    """The path, the file's short SHA-256, the layer's short id and ``deleted in a later layer`` when so."""
+    text = f.path
+    if f.file_sha256:
+        text += f"\nsha256 {f.file_sha256[:16]}"
+    if f.layer:
+        text += f"\nlayer {f.layer.split(':', 1)[-1][:12]}"
+    if not f.present:
+        text += "\n(deleted in a later layer)"
+    return text
+
+
+def malware_evidence(f: MalwareFinding) -> str:
+    """The matched strings (identifier@offset, the first few) and the rule's author, which some rule
+    licenses require to be shown with every match."""
+    shown = ", ".join(f"{m.identifier}@{m.offset}" for m in f.matches[:4])
+    if f.string_count > 4:
+        shown += f" (+{f.string_count - 4})"
+    if f.author:
+        shown += f"\nauthor: {f.author}"
+    if f.escalated:
+        shown += f"\nescalated: {f.escalated}"
+    return shown
+
+
+def _malware_table(findings: list[MalwareFinding], title: str) -> Table:
+    table = Table(title=title, header_style="bold", title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("Severity", "Rule", "Location", "Matched", "Suppressed by"):
+        table.add_column(col, overflow="fold", no_wrap=col == "Severity")
+    for f in findings:
+        s = f.suppressed
+        by = f"{s.source}: {s.reason}" if s else ""
+        table.add_row(severity_text(f.severity), escape(f.rule + (f"\n{f.description}" if f.description else "")),
+                      escape(malware_location(f)), escape(malware_evidence(f)), escape(by))
+    return table
+
+
 def _suppressed_tables(report: ScanReport) -> list[Table]:
     out = []
     if vulnerabilities(report.suppressed):
         out.append(_suppressed_table(report))
     if secrets(report.suppressed):
         out.append(_secrets_table(secrets(report.suppressed), "Suppressed secrets"))
+    if malware(report.suppressed):
+        out.append(_malware_table(malware(report.suppressed), "Suppressed malware"))
     return out
 
 

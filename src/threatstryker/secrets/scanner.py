@@ -23,6 +23,8 @@ from threatstryker.filescan.pool import (
     Outcome,
     PoolUnavailable,
     ProcessRunner,
+    Progress,
+    ScanProgress,
     SerialRunner,
     Task,
     engine_payload,
@@ -108,18 +110,6 @@ class SecretScanOptions:
     reveal: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ScanProgress:
-    """Where a scan is: files done of the total, bytes done of the total, and the file being read."""
-
-    files_done: int
-    files_total: int
-    bytes_done: int
-    bytes_total: int
-    path: str = ""
-
-
-Progress = Callable[[ScanProgress], None]
 
 
 @dataclass(slots=True)
