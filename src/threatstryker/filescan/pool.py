@@ -242,10 +242,16 @@ class ProcessRunner:
     :data:`BATCH_BYTES` bytes: one round trip through a pipe costs ~150 us here, ten times the engine's time on
     a small file), read from the source only when a worker is free, so at most ``size`` batches are in
     memory. A worker that spends longer than ``file_timeout`` on one task is killed and replaced: that task
-    is reported, the others of its batch are scanned again. A worker that dies is replaced too."""
+    is reported, the others of its batch are scanned again. A worker that dies is replaced too. With ``local``
+    (a :class:`SerialRunner`), this process scans tasks itself while no worker has started yet (rebuilding a
+    large engine in a worker takes a second or more)."""
 
     def __init__(self, engine: Any, scan: ScanFn, size: int, file_timeout: float | None,
-                 name: str = "threatstryker-scan") -> None:
+                 name: str = "threatstryker-scan", local: SerialRunner | None = None) -> None:
+        self.local = local
+        #: tasks this process scanned itself while the workers started, and workers that became ready
+        self.local_tasks = 0
+        self.ready_workers = 0
         self.size = max(1, size)
         self.scan = scan
         self.file_timeout = file_timeout
@@ -319,12 +325,22 @@ class ProcessRunner:
                         continue
                     worker.batch, worker.started = batch, time.monotonic()
                     self._busy[worker.conn] = worker
+                scanning_here = self.local is not None and not exhausted and not self._idle \
+                    and not self._busy and bool(self._starting)
+                if scanning_here:
+                    task = self._again.popleft() if self._again else next(source, None)
+                    if task is None:
+                        exhausted = True
+                    else:
+                        assert self.local is not None
+                        self.local_tasks += 1
+                        yield from self.local.run((task,), stop)
                 if exhausted and not self._busy and not self._again:
                     return
                 exhausted = exhausted and not self._again
                 if not self._busy and not self._idle and not self._starting:
                     raise PoolUnavailable("; ".join(dict.fromkeys(self.failures)) or "no worker process started")
-                yield from self._collect()
+                yield from self._collect(0.0 if scanning_here else None)
                 yield from self._expire()
                 if stop():
                     for worker in list(self._busy.values()):
@@ -336,8 +352,10 @@ class ProcessRunner:
         finally:
             self.close()
 
-    def _collect(self) -> Iterator[Outcome]:
-        for conn in wait([*self._busy, *self._starting], 0.05 if self.file_timeout else 0.25):
+    def _collect(self, timeout: float | None = None) -> Iterator[Outcome]:
+        if timeout is None:
+            timeout = 0.05 if self.file_timeout else 0.25
+        for conn in wait([*self._busy, *self._starting], timeout):
             assert isinstance(conn, Connection)
             if conn in self._starting:
                 worker = self._starting.pop(conn)
@@ -346,6 +364,7 @@ class ProcessRunner:
                 except (EOFError, OSError):
                     state, reason = "failed", "worker process exited while starting"
                 if state == "ready":
+                    self.ready_workers += 1
                     self._idle.append(worker)
                 else:
                     self.failures.append(reason)
@@ -475,15 +494,19 @@ def cpu_count() -> int:
 def run_tasks(engine: Any, scan: ScanFn, tasks: Iterable[Task], record: Callable[[Outcome], None], *,
               workers: int = 0, file_timeout: float | None, stop: Callable[[], bool],
               warn: Callable[[str, str], None], done: Callable[[], float | None] | None = None,
-              serial_scan: ScanFn | None = None, name: str = "threatstryker-scan") -> RunInfo:
+              serial_scan: ScanFn | None = None, name: str = "threatstryker-scan",
+              scan_while_starting: bool = False) -> RunInfo:
     """Scan every task and hand each outcome to ``record``: in ``workers`` processes (1: in this process;
     0: in this process, moving to one worker per usable CPU when :func:`worth_processes` says so, judging by
     ``done``, the fraction of the work done so far). ``serial_scan`` (default ``scan``) is used in this
-    process; a pool that cannot start is reported through ``warn`` and the scan goes on in this process."""
+    process; a pool that cannot start is reported through ``warn`` and the scan goes on in this process.
+    ``scan_while_starting``: when the automatic mode moves to workers, this process goes on scanning until the
+    first worker is ready (for engines that take long to rebuild); an explicit ``workers`` count is kept to."""
     source = iter(tasks)
     info = RunInfo()
     if workers > 1:
-        _pool(engine, scan, serial_scan or scan, source, workers, record, file_timeout, stop, warn, name, info)
+        _pool(engine, scan, serial_scan or scan, source, workers, record, file_timeout, stop, warn, name, info,
+              local=False)
         return info
     serial = SerialRunner(engine, serial_scan or scan, file_timeout)
     cpus = cpu_count()
@@ -508,18 +531,25 @@ def run_tasks(engine: Any, scan: ScanFn, tasks: Iterable[Task], record: Callable
             switch = worth_processes(serial.engine_seconds, now - started, done() if done else None, usable)
     if switch and not stop():
         info.switched_after_s = round(time.monotonic() - started, 3)
-        _pool(engine, scan, serial_scan or scan, source, usable, record, file_timeout, stop, warn, name, info)
+        _pool(engine, scan, serial_scan or scan, source, usable, record, file_timeout, stop, warn, name, info,
+              local=scan_while_starting)
     return info
 
 
 def _pool(engine: Any, scan: ScanFn, serial_scan: ScanFn, source: Iterator[Task], workers: int,
           record: Callable[[Outcome], None], file_timeout: float | None, stop: Callable[[], bool],
-          warn: Callable[[str, str], None], name: str, info: RunInfo) -> None:
+          warn: Callable[[str, str], None], name: str, info: RunInfo, local: bool) -> None:
     info.mode, info.workers = "processes", workers
-    pool = ProcessRunner(engine, scan, workers, file_timeout, name)
+    here = SerialRunner(engine, serial_scan, file_timeout) if local else None
+    pool = ProcessRunner(engine, scan, workers, file_timeout, name, local=here)
     try:
         for outcome in pool.run(source, stop):
             record(outcome)
+        if pool.ready_workers == 0:  # every task was scanned here while the workers were (not) starting
+            info.mode, info.workers = "serial", 1
+            if pool.failures:
+                warn(f"({name})", f"worker processes unavailable ({'; '.join(dict.fromkeys(pool.failures))}); "
+                                  "scanning in this process")
     except PoolUnavailable as exc:
         warn(f"({name})", f"worker processes unavailable ({exc}); scanning in this process")
         info.mode, info.workers = "serial", 1
