@@ -11,8 +11,9 @@ with one line for the user.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ class ScanOptions:
     builtin_malware_rules: bool = True
     malware_cache: str | None = None
     malware_options: Any = None  # threatstryker.malware.scanner.MalwareScanOptions
+    #: ``time.monotonic()`` at which ``timeout`` runs out (set by :func:`scan_target`).
+    deadline: float | None = None
 
 
 def db_info(db: Any, now: datetime, max_age_days: float | None) -> tuple[dict[str, Any], list[str]]:
@@ -157,8 +160,8 @@ def _secrets(tree: Any, report: ScanReport, options: ScanOptions, progress: Any)
     from .secrets.scanner import SecretScanOptions, scan_tree
 
     engine = load_engine(options)
-    secret_options = options.secret_options or SecretScanOptions(exclude=tuple(options.exclude),
-                                                                  timeout=options.timeout)
+    secret_options = options.secret_options or SecretScanOptions(exclude=tuple(options.exclude))
+    secret_options = replace(secret_options, timeout=_remaining(options, 2 if "malware" in options.scanners else 1))
     result = scan_tree(tree, engine, secret_options, progress)
     report.findings += result.findings
     report.warnings += result.warnings
@@ -189,6 +192,36 @@ def load_malware_rules(options: ScanOptions) -> Any:
         raise ScanError(str(exc)) from None
 
 
+def _remaining(options: ScanOptions, scanners_left: int = 1) -> float | None:
+    """Seconds a scanner may take of ``--timeout``, which bounds the whole scan: its share of what is left when
+    it starts (``scanners_left`` scanners, itself included, still to run; at least a moment, so that a scanner
+    left no time reports itself as timed out rather than not running)."""
+    if options.deadline is None:
+        return None
+    return max(0.001, (options.deadline - time.monotonic()) / max(1, scanners_left))
+
+
+def own_rule_paths(tree: Any, options: ScanOptions) -> list[str]:
+    """Globs of the scanner's own rule files and compiled rules inside ``tree`` (a directory of this host, such
+    as the live host's root): they hold every rule's strings and would match their own rules."""
+    from .malware.feed import feed_dir
+    from .malware.ruleset import builtin_rules_dir, default_cache_dir
+    from .sources.dirtree import DirTree
+
+    if not isinstance(tree, DirTree):
+        return []
+    root = os.path.realpath(tree.root)
+    out: list[str] = []
+    cache = Path(options.malware_cache) if options.malware_cache else default_cache_dir()
+    for path in (cache, feed_dir(), builtin_rules_dir(), *map(Path, options.malware_rules)):
+        real = os.path.realpath(path)
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            continue
+        inside = "/" + os.path.relpath(real, root)
+        out += [inside, f"{inside}/**"]
+    return out
+
+
 def _malware(tree: Any, report: ScanReport, options: ScanOptions, progress: Any) -> None:
     from .malware.engine import MalwareEngine
     from .malware.ruleset import describe
@@ -197,8 +230,11 @@ def _malware(tree: Any, report: ScanReport, options: ScanOptions, progress: Any)
     compiled = load_malware_rules(options)
     for error in compiled.errors:
         report.warnings.append(ScanWarning(error.path, f"rule file left out: {error}"))
-    malware_options = options.malware_options or MalwareScanOptions(exclude=tuple(options.exclude),
-                                                                    timeout=options.timeout)
+    malware_options = options.malware_options or MalwareScanOptions(exclude=tuple(options.exclude))
+    malware_options = replace(malware_options, timeout=_remaining(options))
+    own = own_rule_paths(tree, options)
+    if own:
+        malware_options = replace(malware_options, exclude=(*malware_options.exclude, *own))
     engine = MalwareEngine(compiled.rules, malware_options.file_timeout)
     result = scan_tree(tree, engine, malware_options, progress)
     report.findings += result.findings
@@ -212,7 +248,7 @@ def _git(path: str, report: ScanReport, options: ScanOptions) -> None:
     from .secrets.scanner import SecretScanOptions
 
     engine = load_engine(options)
-    secret_options = options.secret_options or SecretScanOptions(timeout=options.timeout)
+    secret_options = replace(options.secret_options or SecretScanOptions(), timeout=_remaining(options))
     try:
         result = scan_git(Path(path), engine, secret_options)
     except GitScanError as exc:
@@ -248,6 +284,8 @@ def scan_target(target: str, options: ScanOptions, *, catalog_progress: Any = No
     unknown = set(options.scanners) - set(SCANNERS)
     if unknown:
         raise ScanError(f"unknown scanner(s): {', '.join(sorted(unknown))}; available: {', '.join(SCANNERS)}")
+    if options.timeout and options.deadline is None:
+        options = replace(options, deadline=time.monotonic() + options.timeout)
     if options.git:
         if set(options.scanners) != {"secret"}:
             raise ScanError("--git scans a repository's history for secrets only: use --scanners secret")
@@ -266,7 +304,7 @@ def scan_target(target: str, options: ScanOptions, *, catalog_progress: Any = No
             sbom = read_sbom_file(opened.info)
         elif {"sbom", "vuln"} & set(options.scanners):
             sbom = catalog_tree(opened.tree, opened.info, select_catalogers(None), progress=catalog_progress,
-                                timeout=options.timeout)
+                                timeout=_remaining(options))
         else:
             sbom = Sbom(target=opened.info)
         report = _empty_report(sbom, options)
