@@ -201,6 +201,8 @@ def sbom(target: str, fmt: str, output: str | None, catalogers: str | None, vali
               help="Skip larger files (reported as warnings); default 10 for secrets, 256 for malware.")
 @click.option("--workers", type=int, default=0, show_default=True,
               help="Secret and malware scan worker processes (0: chosen from the amount of work).")
+@click.option("--archive-depth", type=click.IntRange(0, 10), default=3, show_default=True, metavar="N",
+              help="Open archives (zip, jar, tar, gz...) nested up to N deep for secrets and malware; 0: never.")
 @click.option("--file-timeout", type=float, default=60.0, show_default=True, metavar="SECONDS",
               help="Give up on one file after this long (reported; the result is partial).")
 @click.option("--malware-rules", "malware_rules", multiple=True, type=click.Path(exists=True),
@@ -222,7 +224,7 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
          ignore_unfixed: bool, comprehensive: bool, ignore_files: tuple[str, ...], vex_files: tuple[str, ...],
          show_suppressed: bool, max_db_age: float, rule_paths: tuple[str, ...], replace_rules: bool,
          baseline: str | None, git_history: bool, binaries: bool, max_file_size: float | None, workers: int,
-         file_timeout: float, malware_rules: tuple[str, ...], no_builtin_malware_rules: bool,
+         archive_depth: int, file_timeout: float, malware_rules: tuple[str, ...], no_builtin_malware_rules: bool,
          executables_only: bool, include: tuple[str, ...], extensions: tuple[str, ...],
          decode_depth: int, show_secrets: bool, exclude: tuple[str, ...], cross_mounts: bool,
          timeout: float | None, quiet: bool) -> None:
@@ -255,11 +257,11 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
         exclude=exclude, cross_mounts=cross_mounts, timeout=timeout,
         secret_options=SecretScanOptions(binaries=binaries, max_file_size=file_cap or 10 * 1024 * 1024,
                                          exclude=exclude, workers=workers, timeout=timeout, reveal=show_secrets,
-                                         file_timeout=file_timeout or None),
+                                         file_timeout=file_timeout or None, archive_depth=archive_depth),
         decode_depth=decode_depth,
         malware_rules=malware_rules, builtin_malware_rules=not no_builtin_malware_rules,
         malware_options=_malware_options(wanted, file_cap, exclude, include, extensions, executables_only,
-                                         workers, file_timeout, timeout),
+                                         workers, file_timeout, timeout, archive_depth),
     )
     if "vuln" in wanted:  # fail before a long catalog walk when the database is unusable
         from threatstryker.vulndb.store import VulnDB, VulnDBError
@@ -308,7 +310,7 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
 
 def _malware_options(wanted: tuple[str, ...], file_cap: int | None, exclude: tuple[str, ...],
                      include: tuple[str, ...], extensions: tuple[str, ...], executables_only: bool, workers: int,
-                     file_timeout: float, timeout: float | None) -> Any:
+                     file_timeout: float, timeout: float | None, archive_depth: int) -> Any:
     """The malware scan's options (None when the malware scanner is not asked for: yara-x is not loaded)."""
     if "malware" not in wanted:
         return None
@@ -317,7 +319,8 @@ def _malware_options(wanted: tuple[str, ...], file_cap: int | None, exclude: tup
     return MalwareScanOptions(
         max_file_size=file_cap or DEFAULT_MAX_FILE_SIZE, exclude=exclude, include=include,
         extensions=tuple(e.strip().lower().lstrip(".") for ext in extensions for e in ext.split(",") if e.strip()),
-        executables_only=executables_only, workers=workers, file_timeout=file_timeout or None, timeout=timeout)
+        executables_only=executables_only, workers=workers, file_timeout=file_timeout or None, timeout=timeout,
+        archive_depth=archive_depth)
 
 
 @app.group("rules")
