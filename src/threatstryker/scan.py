@@ -235,7 +235,7 @@ def _malware(tree: Any, report: ScanReport, options: ScanOptions, progress: Any)
     own = own_rule_paths(tree, options)
     if own:
         malware_options = replace(malware_options, exclude=(*malware_options.exclude, *own))
-    engine = MalwareEngine(compiled.rules, malware_options.file_timeout)
+    engine = MalwareEngine.of(compiled, malware_options.file_timeout)
     result = scan_tree(tree, engine, malware_options, progress)
     report.findings += result.findings
     report.warnings += result.warnings

@@ -481,6 +481,18 @@ def idle_seconds() -> float | None:
         return None
 
 
+def idle_cpus(window: float = 0.1) -> int:
+    """CPUs other programs leave idle, measured over ``window`` seconds of this process sleeping (at least 1;
+    the CPU count where /proc/stat cannot be read)."""
+    cpus = cpu_count()
+    before = idle_seconds()
+    time.sleep(window)
+    after = idle_seconds()
+    if before is None or after is None:
+        return cpus
+    return max(1, min(cpus, round((after - before) / window)))
+
+
 def cpu_count() -> int:
     """CPUs this process may run on."""
     try:
@@ -579,6 +591,7 @@ __all__ = [
     "Task",
     "cpu_count",
     "engine_payload",
+    "idle_cpus",
     "idle_seconds",
     "rebuild_engine",
     "run_tasks",

@@ -11,7 +11,6 @@ result partial.
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -33,6 +32,7 @@ from threatstryker.filescan.pool import (
     why,
     worth_processes,
 )
+from threatstryker.filescan.treescan import TreeScan
 from threatstryker.filescan.walk import (
     DEFAULT_MAX_FILE_SIZE,
     SNIFF_BYTES,
@@ -44,14 +44,12 @@ from threatstryker.filescan.walk import (
 )
 from threatstryker.model import ScanWarning
 from threatstryker.model.finding import SecretFinding, redact, secret_hash
-from threatstryker.sources.filetree import FileTree, FileTreeError, display_path, read_capped
+from threatstryker.sources.filetree import FileTree, display_path, read_capped
 
 #: Per-file timeout (seconds) of the engine on one file or archive member.
 DEFAULT_FILE_TIMEOUT = 60.0
 #: Bytes of a file the sensitive-file rules are given (their content regexes look at the first 64 KiB).
 SENSITIVE_HEAD = 64 * 1024
-#: How often (seconds) the progress callback is called at most.
-PROGRESS_INTERVAL = 0.1
 
 
 # -- what the engine looks like to this module ------------------------------------------------------------
@@ -296,94 +294,48 @@ class ContentScan:
         self.findings.extend((task.origin.layer_index, finding_of(hit, task.origin)) for hit in outcome.hits)
 
 
-class _TreeScan:
-    """One scan of a tree: the walk, the reads (archives expanded), the progress, the content scan."""
+class _TreeScan(TreeScan):
+    """One scan of a tree for secrets: the walk, the reads (archives expanded), the content scan."""
+
+    label = "secret scan"
 
     def __init__(self, tree: FileTree, engine: SecretEngineLike, options: SecretScanOptions,
                  progress: Progress | None) -> None:
-        self.tree = tree
+        super().__init__(tree, options.timeout, progress)
         self.options = options
-        self.progress = progress
-        self.started = time.monotonic()
-        self.deadline = self.started + options.timeout if options.timeout else None
-        self.warnings: list[ScanWarning] = []
-        self._warned: set[tuple[str, str]] = set()
         self.stats = SecretScanStats()
         self.walker = Walker(self.warn, tuple(options.exclude), options.lockfiles, options.max_file_size,
                              options.layers)
         self.expander = ArchiveExpander(self.walker, options.archive_depth, options.archive_bytes, self.timed_out)
         self.content = ContentScan(engine, options, self.stats, self.warn, self.timed_out)
-        self._last_progress = 0.0
-        self._bytes_done = 0
-
-    def warn(self, path: str, reason: str) -> None:
-        key = (path, reason)
-        if key not in self._warned:
-            self._warned.add(key)
-            self.warnings.append(ScanWarning(display_path(path), reason))
-
-    def timed_out(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
 
     def run(self) -> SecretScanResult:
-        items = list(self.walker.walk(self.tree, stop=self.timed_out))
-        total = sum(item.info.size for item in items)
-        self.content.run(self._tasks(items, total), self.options.workers,
-                         lambda: self._bytes_done / total if total else None)
-        counts = self.walker.counts
-        stats = self.stats
-        stats.files, stats.hidden_versions = counts.files, counts.hidden_versions
-        stats.lockfiles, stats.excluded, stats.too_large = counts.lockfiles, counts.excluded, counts.too_large
-        stats.archives, stats.archive_members = self.expander.archives, self.expander.members
-        partial = bool(getattr(self.tree, "partial", False)) or stats.timeouts > 0
-        if self.timed_out():
-            self.warn("(secret scan)", f"scan timed out after {self.options.timeout:g}s; results are partial")
-            partial = True
-        stats.duration_s = round(time.monotonic() - self.started, 3)
-        warnings = _merge_warnings([*self.tree.warnings, *self.warnings])
+        items = self.walk()
+        self.content.run(self.tasks(items), self.options.workers, self.done)
+        stats, c = self.stats, self.counts()
+        stats.files, stats.hidden_versions = c.files, c.hidden_versions
+        stats.lockfiles, stats.excluded, stats.too_large = c.lockfiles, c.excluded, c.too_large
+        stats.archives, stats.archive_members = c.archives, c.archive_members
+        warnings, partial, stats.duration_s = self.finish(stats.timeouts)
         return SecretScanResult(merge_findings(self.content.findings), warnings, partial, stats)
 
-    def _tasks(self, items: list[WalkItem], total: int) -> Iterator[Task]:
-        for done, item in enumerate(items):
-            if self.timed_out():
-                return
-            self._progress(done, len(items), self._bytes_done, total, item.path)
-            yield from self._item_tasks(item)
-            self._bytes_done += item.info.size
-        self._progress(len(items), len(items), self._bytes_done, total, "", force=True)
-
-    def _progress(self, done: int, files: int, done_bytes: int, total: int, path: str, force: bool = False) -> None:
-        if self.progress is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last_progress >= PROGRESS_INTERVAL:
-            self._last_progress = now
-            self.progress(ScanProgress(done, files, done_bytes, total, path))
-
-    def _item_tasks(self, item: WalkItem) -> Iterator[Task]:
+    def item_tasks(self, item: WalkItem) -> Iterator[Task]:
         origin = Origin(item.path, item.layer, item.present, item.layer_index)
         info = item.info
         cap = self.options.max_file_size
-        try:
-            if info.size <= cap:
-                data = read_capped(lambda: self.tree.open_info(info), info.path, info.size, cap)
-                yield from self._content_tasks(origin, io.BytesIO(data), data, info.name)
+        if info.size <= cap:
+            data = read_capped(lambda: self.tree.open_info(info), info.path, info.size, cap)
+            yield from self._content_tasks(origin, io.BytesIO(data), data, info.name)
+            return
+        with self.tree.open_info(info) as stream:
+            head = stream.read(SENSITIVE_HEAD)
+            stream.seek(0)
+            self.content.sensitive(origin, head)
+            kind = archive_kind(head) if self.options.archive_depth > 0 else None
+            if kind is None:
+                self.walker.too_large(item.path, info.size)
                 return
-            with self.tree.open_info(info) as stream:
-                head = stream.read(SENSITIVE_HEAD)
-                stream.seek(0)
-                self.content.sensitive(origin, head)
-                kind = archive_kind(head) if self.options.archive_depth > 0 else None
-                if kind is None:
-                    self.walker.too_large(item.path, info.size)
-                    return
-                yield from self._archive_tasks(origin, stream, kind, info.name)
-        except FileTreeError as exc:
-            self.warn(item.path, _tree_error(exc, item.path))
-        except PermissionError:
-            self.warn(item.path, "permission denied; not scanned")
-        except OSError as exc:
-            self.warn(item.path, f"cannot read ({exc.strerror or exc}); not scanned")
+            yield from self._archive_tasks(origin, stream, kind, info.name)
 
     def _content_tasks(self, origin: Origin, stream: BinaryIO, data: bytes, name: str) -> Iterator[Task]:
         self.content.sensitive(origin, data)
@@ -444,22 +396,6 @@ def merge_findings(found: Iterable[tuple[int, SecretFinding]]) -> list[SecretFin
             f.metadata["layers"] = sorted(seen, key=lambda layer: (seen[layer], layer))
     out.sort(key=lambda f: (f.path, f.commit or "", f.line, f.column, f.id, not f.present, f.layer or ""))
     return out
-
-
-def _merge_warnings(warnings: list[ScanWarning]) -> list[ScanWarning]:
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for w in warnings:
-        if (w.path, w.reason) not in seen:
-            seen.add((w.path, w.reason))
-            out.append(w)
-    return out
-
-
-def _tree_error(exc: FileTreeError, path: str) -> str:
-    text = str(exc)
-    prefix = f"{path}: "
-    return (text[len(prefix):] if text.startswith(prefix) else text) + "; not scanned"
 
 
 __all__ = [
