@@ -186,6 +186,10 @@ def test_builtin_allowlist_facts() -> None:
     assert is_placeholder("password") and is_placeholder("abababababab") and is_placeholder("1234567890123")
     assert is_placeholder("os.environ[") and is_placeholder("process.env.API_KEY") and is_placeholder("getenv(")
     assert not is_placeholder("q8Jk2LmN4pQr6StU")
+    # build-time filter tokens and translations (seen in Maven poms and Java resource bundles in jars)
+    assert is_placeholder("\\$BUILD_TIME\\$") and is_placeholder("$VERSION$") and is_placeholder("@project.version@")
+    assert is_placeholder("Contraseña") and is_placeholder("暗号化キー") and is_placeholder("Mot de passe oublié")
+    assert not is_placeholder("Contraseña9x") and not is_placeholder("pässwörd#2024") and not is_placeholder("Passwort")
     # jwt.io's default token, recognised by its payload whatever the signature
     header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()).rstrip(b"=").decode()
     payload = base64.urlsafe_b64encode(

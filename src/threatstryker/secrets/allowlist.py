@@ -30,7 +30,12 @@ _MARKERS = re.compile(
 )
 _X_RUN_SHORT = re.compile(r"[xX]{4,}")
 _X_RUN_LONG = re.compile(r"[xX]{12,}")
-_VARIABLE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*|\$\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%")
+_VARIABLE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*|\$\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%"
+                       # build-time filter tokens: Maven/Ant ``\$BUILD_TIME\$`` and ``@project.version@``
+                       r"|\\?\$[A-Za-z_][A-Za-z0-9_.]*\\?\$|@[A-Za-z_][A-Za-z0-9_.]*@")
+#: A word or short phrase in a natural language with a letter outside ASCII: a translation (the value of
+#: ``password=`` in a German or Japanese resource bundle is the word for "password"), never a credential.
+_NATURAL_WORDS = re.compile(r"(?=.*[^\x00-\x7f])[^\W\d_]+(?:[ '-][^\W\d_]+){0,3}")
 _REPEATED_UNIT = re.compile(r"(.{1,4})\1{2,}", re.DOTALL)
 _ENV_LOOKUP = re.compile(
     r"process\.env|os\.environ|getenv\s*\(|\bENV\s*\[|\$ENV\{|GetEnvironmentVariable|System\.getenv", re.IGNORECASE
@@ -80,6 +85,8 @@ def is_placeholder(secret: str) -> bool:
     key rather than a credential. Only the secret is looked at: ``os.environ["X"] = "value"`` sets a
     hardcoded value and is reported, ``password = os.environ["X"]`` captures the look-up and is not."""
     if len(set(secret)) <= 1 or _MARKERS.search(secret) or _VARIABLE.fullmatch(secret):
+        return True
+    if _NATURAL_WORDS.fullmatch(secret):
         return True
     if secret.lower() in _PLACEHOLDER_WORDS:
         return True
