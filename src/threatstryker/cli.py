@@ -215,6 +215,8 @@ def sbom(target: str, fmt: str, output: str | None, catalogers: str | None, vali
               help="Malware: scan only paths matching this glob (repeatable).")
 @click.option("--ext", "extensions", multiple=True, metavar="EXT",
               help="Malware: scan only files with this extension (repeatable, or comma-separated).")
+@click.option("--file-type", "file_types", multiple=True, metavar="TYPE",
+              help="Malware: scan only contents of this type: ELF, PE, Mach-O, script, text, data (repeatable).")
 @click.option("--decode", "decode_depth", type=click.IntRange(0, 5), default=0, show_default=True, metavar="DEPTH",
               help="Also decode base64/hex runs this many levels deep and scan the result for secrets.")
 @click.option("--show-secrets", is_flag=True,
@@ -226,8 +228,8 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
          baseline: str | None, git_history: bool, binaries: bool, max_file_size: float | None, workers: int,
          archive_depth: int, file_timeout: float, malware_rules: tuple[str, ...], no_builtin_malware_rules: bool,
          executables_only: bool, include: tuple[str, ...], extensions: tuple[str, ...],
-         decode_depth: int, show_secrets: bool, exclude: tuple[str, ...], cross_mounts: bool,
-         timeout: float | None, quiet: bool) -> None:
+         file_types: tuple[str, ...], decode_depth: int, show_secrets: bool, exclude: tuple[str, ...],
+         cross_mounts: bool, timeout: float | None, quiet: bool) -> None:
     """Run the requested scanners on TARGET and report the findings.
 
     Exit codes: 0 done, 1 a finding at or above --fail-on, 2 the target, an option, the database
@@ -260,8 +262,8 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
                                          file_timeout=file_timeout or None, archive_depth=archive_depth),
         decode_depth=decode_depth,
         malware_rules=malware_rules, builtin_malware_rules=not no_builtin_malware_rules,
-        malware_options=_malware_options(wanted, file_cap, exclude, include, extensions, executables_only,
-                                         workers, file_timeout, timeout, archive_depth),
+        malware_options=_malware_options(wanted, file_cap, exclude, include, extensions, file_types,
+                                         executables_only, workers, file_timeout, timeout, archive_depth),
     )
     if "vuln" in wanted:  # fail before a long catalog walk when the database is unusable
         from threatstryker.vulndb.store import VulnDB, VulnDBError
@@ -309,15 +311,22 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
 
 
 def _malware_options(wanted: tuple[str, ...], file_cap: int | None, exclude: tuple[str, ...],
-                     include: tuple[str, ...], extensions: tuple[str, ...], executables_only: bool, workers: int,
+                     include: tuple[str, ...], extensions: tuple[str, ...], file_types: tuple[str, ...],
+                     executables_only: bool, workers: int,
                      file_timeout: float, timeout: float | None, archive_depth: int) -> Any:
     """The malware scan's options (None when the malware scanner is not asked for: yara-x is not loaded)."""
     if "malware" not in wanted:
         return None
     from threatstryker.malware.scanner import DEFAULT_MAX_FILE_SIZE, MalwareScanOptions
 
+    known = {"elf", "pe", "mach-o", "script", "text", "data"}
+    types = tuple(t.strip().lower() for ft in file_types for t in ft.split(",") if t.strip())
+    if set(types) - known:
+        _error(f"unknown --file-type {', '.join(sorted(set(types) - known))}; known: ELF, PE, Mach-O, script, "
+               "text, data")
+        sys.exit(EXIT_TARGET)
     return MalwareScanOptions(
-        max_file_size=file_cap or DEFAULT_MAX_FILE_SIZE, exclude=exclude, include=include,
+        max_file_size=file_cap or DEFAULT_MAX_FILE_SIZE, exclude=exclude, include=include, file_types=types,
         extensions=tuple(e.strip().lower().lstrip(".") for ext in extensions for e in ext.split(",") if e.strip()),
         executables_only=executables_only, workers=workers, file_timeout=file_timeout or None, timeout=timeout,
         archive_depth=archive_depth)
