@@ -1,0 +1,90 @@
+"""What probes read a target through: the FileTree (confined to the target's root), cheap globs over one
+directory, the installed packages (from the SBOM catalogers), and on the live host the kernel's views."""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from dataclasses import dataclass, field
+
+from threatstryker.sources.filetree import FILE, FileInfo, FileTree, FileTreeError
+
+#: Configuration files larger than this are not read (a setting file is never this big).
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
+class ProbeError(Exception):
+    """A file a probe needs exists but cannot be read or parsed; the message names it (status ERROR)."""
+
+
+@dataclass
+class Context:
+    """One target as the probes see it. ``live``: the target is this host's running system, so /proc values
+    (running sysctl values, mounts, processes) are read from ``proc``."""
+
+    tree: FileTree
+    live: bool = False
+    proc: str = "/proc"
+    _packages: set[str] | None = field(default=None, repr=False)
+    _package_error: str = field(default="", repr=False)
+    _packages_read: bool = field(default=False, repr=False)
+    _texts: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    def stat(self, path: str, follow: bool = True) -> FileInfo | None:
+        return self.tree.stat(path, follow=follow)
+
+    def text(self, path: str) -> str | None:
+        """A file's text (None when it does not exist); ProbeError when it exists but cannot be read."""
+        if path in self._texts:
+            return self._texts[path]
+        info = self.tree.stat(path)
+        if info is None:
+            out = None
+        elif info.kind != FILE:
+            raise ProbeError(f"{path}: not a regular file")
+        else:
+            try:
+                out = self.tree.read_text(path, limit=MAX_CONFIG_BYTES)
+            except PermissionError:
+                raise ProbeError(f"{path}: permission denied") from None
+            except (FileTreeError, OSError) as exc:
+                raise ProbeError(f"{path}: cannot read ({exc})") from None
+        self._texts[path] = out
+        return out
+
+    def glob(self, pattern: str) -> list[str]:
+        """Paths matching ``pattern``, whose wildcards may only be in the last component (sorted by name)."""
+        directory, name = posixpath.split(pattern)
+        if not any(c in name for c in "*?["):
+            return [pattern] if self.tree.stat(pattern) is not None else []
+        try:
+            entries = self.tree.listdir(directory)
+        except (FileTreeError, OSError):
+            return []
+        return sorted(posixpath.join(directory, e.name) for e in entries
+                      if fnmatch.fnmatchcase(e.name, name) and self.tree.stat(posixpath.join(directory, e.name)))
+
+    def packages(self) -> set[str]:
+        """Names of the OS packages installed (dpkg, rpm, apk databases); ProbeError when the target has no
+        package database the catalogers can read."""
+        if not self._packages_read:
+            self._packages_read = True
+            self._packages, self._package_error = _installed(self.tree)
+        if self._packages is None:
+            raise ProbeError(self._package_error)
+        return self._packages
+
+
+def _installed(tree: FileTree) -> tuple[set[str] | None, str]:
+    from threatstryker.model.package import TargetInfo
+    from threatstryker.sbom.catalog import catalog_tree
+    from threatstryker.sbom.catalogers import select_catalogers
+
+    databases = ("/var/lib/dpkg/status", "/var/lib/rpm", "/usr/lib/sysimage/rpm", "/lib/apk/db/installed")
+    if not any(tree.stat(p) is not None for p in databases):
+        return None, "no package database (dpkg, rpm or apk) in the target"
+    sbom = catalog_tree(tree, TargetInfo("rootfs", "/"), select_catalogers(["dpkg", "rpm", "apk"]))
+    return {p.name for p in sbom.packages}, ""
+
+
+__all__ = ["MAX_CONFIG_BYTES", "Context", "ProbeError"]

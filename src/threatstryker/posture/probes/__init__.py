@@ -1,0 +1,54 @@
+"""The typed probes, by the ``type`` a check's probe names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from threatstryker.posture.context import Context
+from threatstryker.posture.model import ProbeResult
+
+from .config import config_value
+from .files import file_content, file_exists, file_mode
+from .mounts import mount_option
+from .packages import package
+from .process import process_flag
+from .structured import json_key, yaml_key
+from .sysctl import sysctl
+from .systemd import systemd_unit
+
+Probe = Callable[[Context, dict[str, Any]], ProbeResult]
+
+PROBES: dict[str, Probe] = {
+    "file_exists": file_exists,
+    "file_mode": file_mode,
+    "file_content": file_content,
+    "config_value": config_value,
+    "sysctl": sysctl,
+    "package": package,
+    "mount_option": mount_option,
+    "systemd_unit": systemd_unit,
+    "json_key": json_key,
+    "yaml_key": yaml_key,
+    "process_flag": process_flag,
+}
+
+#: Fields each probe type requires (checked when check files load).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "file_exists": ("path",),
+    "file_mode": ("path",),
+    "file_content": ("regex",),
+    "config_value": ("paths", "key", "expect"),
+    "sysctl": ("key", "expect"),
+    "package": ("names",),
+    "mount_option": ("mount_point", "option"),
+    "systemd_unit": ("unit", "expect"),
+    "json_key": ("path", "key", "expect"),
+    "yaml_key": ("path", "key", "expect"),
+    "process_flag": ("process", "flag", "expect"),
+    "manual": (),
+    "all": ("probes",),
+    "any": ("probes",),
+}
+
+__all__ = ["PROBES", "REQUIRED", "Probe"]

@@ -1,0 +1,39 @@
+"""Builds small root filesystems on disk from a check's ``examples``: path -> text, or a mapping with
+``content``/``mode``/``uid``/``gid``, ``symlink`` or ``dir``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from threatstryker.posture.context import Context
+from threatstryker.sources.dirtree import DirTree
+
+
+def build(root: Path, files: dict[str, Any]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for path, spec in files.items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(spec, str):
+            target.write_text(spec)
+            target.chmod(0o644)
+            continue
+        if not isinstance(spec, dict):
+            raise TypeError(f"{path}: a file is text or a mapping, not {spec!r}")
+        if "symlink" in spec:
+            target.symlink_to(spec["symlink"])
+            continue
+        if spec.get("dir"):
+            target.mkdir(exist_ok=True)
+        else:
+            target.write_text(str(spec.get("content", "")))
+        target.chmod(int(str(spec.get("mode", "0755" if spec.get("dir") else "0644")), 8))
+        if "uid" in spec or "gid" in spec:
+            os.chown(target, int(spec.get("uid", 0)), int(spec.get("gid", 0)))
+    return root
+
+
+def context(root: Path) -> Context:
+    return Context(DirTree(str(root)))
