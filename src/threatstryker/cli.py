@@ -289,7 +289,7 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
                           f"({sbom.target.name}) with scanners: {', '.join(report.scanners)}", highlight=False)
             render_summary(sbom, console)
             text = console.export_text(styles=to_terminal)
-        if {"vuln", "secret", "malware"} & set(wanted):
+        if {"vuln", "secret", "malware", "posture"} & set(wanted):
             text += render(report, "table", show_suppressed=show_suppressed, color=to_terminal,
                            console_width=None if to_terminal else 160)
     else:

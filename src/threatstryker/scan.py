@@ -35,7 +35,7 @@ __all__ = [
 
 #: Scanners ``threatstryker scan`` knows; ``sbom`` lists packages, ``vuln`` matches them, ``secret`` finds
 #: exposed credentials.
-SCANNERS: tuple[str, ...] = ("sbom", "vuln", "secret", "malware")
+SCANNERS: tuple[str, ...] = ("sbom", "vuln", "secret", "malware", "posture")
 #: The vulnerability database's default location.
 DEFAULT_DB = "~/.cache/threatstryker/vuln.db"
 #: Read from the working directory when present and no ignore file is named.
@@ -243,6 +243,19 @@ def _malware(tree: Any, report: ScanReport, options: ScanOptions, progress: Any)
     report.db["malware"] = {**result.stats.to_dict(), "rules": describe(compiled)}
 
 
+def _posture(tree: Any, info: TargetInfo, report: ScanReport) -> None:
+    from .posture.engine import CheckFileError
+    from .posture.scanner import scan_posture
+
+    live = info.scheme == "rootfs" and os.path.realpath(info.path) == "/"
+    try:
+        result = scan_posture(tree, live=live)
+    except CheckFileError as exc:
+        raise ScanError(str(exc)) from None
+    report.findings += result.findings
+    report.db["posture"] = {**result.to_dict(), "live": live}
+
+
 def _git(path: str, report: ScanReport, options: ScanOptions) -> None:
     from .secrets.git import GitScanError, scan_git
     from .secrets.scanner import SecretScanOptions
@@ -317,6 +330,12 @@ def scan_target(target: str, options: ScanOptions, *, catalog_progress: Any = No
                                                    "the secret scanner did not run"))
             else:
                 _secrets(opened.tree, report, options, secret_progress)
+        if "posture" in options.scanners:
+            if opened.tree is None:
+                report.warnings.append(ScanWarning(opened.info.path, "an SBOM document has no files: "
+                                                   "the posture checks did not run"))
+            else:
+                _posture(opened.tree, opened.info, report)
         if "malware" in options.scanners:
             if opened.tree is None:
                 report.warnings.append(ScanWarning(opened.info.path, "an SBOM document has no files: "

@@ -23,6 +23,7 @@ __all__ = [
     "Kev",
     "MalwareFinding",
     "MatchDetail",
+    "MisconfigurationFinding",
     "PackageRef",
     "ScanReport",
     "SecretFinding",
@@ -587,8 +588,71 @@ class MalwareFinding:
         )
 
 
+@dataclass(slots=True)
+class MisconfigurationFinding:
+    """A posture check that failed on the target.
+
+    ``id`` is the check id; ``status`` FAIL (the other statuses are counted in the report, not findings);
+    ``evidence`` lists what was looked at (``source``: the file or ``/proc/sys``; ``found`` and ``expected``
+    values); ``remediation`` is the command or configuration change that fixes it.
+    """
+
+    kind: ClassVar[str] = "misconfiguration"
+
+    id: str
+    title: str
+    severity: str = "medium"
+    status: str = "FAIL"
+    benchmark: str = ""
+    area: str = ""
+    cis: str = ""
+    level: int = 1
+    reason: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    remediation: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    suppressed: Suppression | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.id,)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def path(self) -> str:
+        """The first file the evidence names ("" when none)."""
+        return str(self.evidence[0].get("source", "")) if self.evidence else ""
+
+    @property
+    def locations(self) -> tuple[Location, ...]:
+        return (Location(self.path, None),) if self.path.startswith("/") else ()
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of kind and check id: the same failed check on the same target."""
+        return hashlib.sha256("\x00".join((self.kind, self.id)).encode()).hexdigest()
+
+    @property
+    def rank(self) -> int:
+        return severity_rank(self.severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "kind": self.kind, "id": self.id, "title": self.title, "severity": self.severity,
+            "status": self.status, "benchmark": self.benchmark, "area": self.area, "cis": self.cis,
+            "level": self.level, "reason": self.reason, "evidence": list(self.evidence),
+            "remediation": self.remediation, "metadata": dict(self.metadata), "fingerprint": self.fingerprint,
+        }
+        if self.suppressed is not None:
+            d["suppressed"] = self.suppressed.to_dict()
+        return d
+
+
 #: Every kind of finding a report can hold.
-Finding = VulnerabilityFinding | SecretFinding | MalwareFinding
+Finding = VulnerabilityFinding | SecretFinding | MalwareFinding | MisconfigurationFinding
 
 
 @dataclass(slots=True)

@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from threatstryker.model.finding import Finding, MalwareFinding, SecretFinding, VulnerabilityFinding
+from threatstryker.model.finding import (
+    Finding,
+    MalwareFinding,
+    MisconfigurationFinding,
+    SecretFinding,
+    VulnerabilityFinding,
+)
 
 _CONFIDENCE = {"high": 0, "medium": 1, "low": 2}
 
@@ -19,6 +25,8 @@ def finding_order(f: Finding) -> tuple[Any, ...]:
         return (-f.rank, 1, _CONFIDENCE.get(f.confidence, 3), f.path, f.line, f.column, f.id)
     if isinstance(f, MalwareFinding):
         return (-f.rank, 2, f.path, f.rule, not f.present, f.layer or "")
+    if isinstance(f, MisconfigurationFinding):
+        return (-f.rank, 3, f.benchmark, f.id)
     return (-f.rank, 0, 0 if f.kev else 1, -(f.epss.probability if f.epss else 0.0), f.id, f.package.name,
             f.package.version)
 
@@ -41,3 +49,8 @@ def secrets(findings: Iterable[Finding]) -> list[SecretFinding]:
 def malware(findings: Iterable[Finding]) -> list[MalwareFinding]:
     """The malware findings of ``findings``, in order."""
     return [f for f in sorted_findings(findings) if isinstance(f, MalwareFinding)]
+
+
+def misconfigurations(findings: Iterable[Finding]) -> list[MisconfigurationFinding]:
+    """The failed posture checks of ``findings``, in order."""
+    return [f for f in sorted_findings(findings) if isinstance(f, MisconfigurationFinding)]

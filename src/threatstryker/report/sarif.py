@@ -16,6 +16,7 @@ from threatstryker import __version__
 from threatstryker.model.finding import (
     Finding,
     MalwareFinding,
+    MisconfigurationFinding,
     ScanReport,
     SecretFinding,
     VulnerabilityFinding,
@@ -191,6 +192,36 @@ def _malware_result(f: MalwareFinding, rule_index: int) -> dict[str, Any]:
     return result
 
 
+def _posture_rule(rid: str, f: MisconfigurationFinding) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "shortDescription": {"text": _short(f.title)},
+        "fullDescription": {"text": _short(f.title)},
+        "help": {"text": f"{f.title}. Remediation: {f.remediation}"},
+        "defaultConfiguration": {"level": level(f.severity)},
+        "properties": {"tags": ["security", "misconfiguration", f.severity, f.benchmark], "cis": f.cis,
+                       "level": f.level},
+    }
+
+
+def _posture_result(f: MisconfigurationFinding, rule_index: int) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": f.id,
+        "ruleIndex": rule_index,
+        "level": level(f.severity),
+        "message": {"text": f"{f.title}: FAIL ({f.reason})" if f.reason else f"{f.title}: FAIL"},
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+        "properties": {"status": f.status, "evidence": f.evidence, "remediation": f.remediation},
+    }
+    if f.path:
+        result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": artifact_uri(f.path)}}}]
+    if f.suppressed is not None:
+        result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                   "justification": f.suppressed.reason or f.suppressed.source,
+                                   "properties": f.suppressed.to_dict()}]
+    return result
+
+
 def _location(loc: Location) -> dict[str, Any]:
     out: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(loc.path)}}}
     if ":" in loc.path:
@@ -236,6 +267,9 @@ def _any_rule(rid: str, group: list[Finding]) -> dict[str, Any]:
     found = [f for f in group if isinstance(f, MalwareFinding)]
     if found:
         return _malware_rule(rid, found)
+    failed = [f for f in group if isinstance(f, MisconfigurationFinding)]
+    if failed:
+        return _posture_rule(rid, failed[0])
     return _rule(rid, [f for f in group if isinstance(f, VulnerabilityFinding)])
 
 
@@ -248,6 +282,8 @@ def _any_result(f: Finding, rule_index: int) -> dict[str, Any]:
         return _secret_result(f, rule_index)
     if isinstance(f, MalwareFinding):
         return _malware_result(f, rule_index)
+    if isinstance(f, MisconfigurationFinding):
+        return _posture_result(f, rule_index)
     return _result(f, rule_index)
 
 

@@ -10,9 +10,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from threatstryker.model.finding import SEVERITIES, MalwareFinding, ScanReport, SecretFinding, VulnerabilityFinding
+from threatstryker.model.finding import (
+    SEVERITIES,
+    MalwareFinding,
+    MisconfigurationFinding,
+    ScanReport,
+    SecretFinding,
+    VulnerabilityFinding,
+)
 from threatstryker.report.notes import note_lines
-from threatstryker.report.order import malware, secrets, vulnerabilities
+from threatstryker.report.order import malware, misconfigurations, secrets, vulnerabilities
 
 SEVERITY_STYLES = {
     "critical": "bold red",
@@ -49,6 +56,13 @@ def render_table(report: ScanReport, *, show_suppressed: bool = False, width: in
             console.print(_malware_table(malware(report.findings), "Malware"))
         else:
             console.print("No malware found.")
+    if "posture" in report.scanners or misconfigurations(report.findings):
+        if misconfigurations(report.findings):
+            console.print(_posture_table(misconfigurations(report.findings), "Failed checks"))
+        posture = report.db.get("posture") or {}
+        if posture:
+            counts = ", ".join(f"{n} {s}" for s, n in posture.get("by_status", {}).items())
+            console.print(f"Posture: {posture.get('checks', 0)} checks: {counts}", soft_wrap=True)
     console.print(_summary(report), soft_wrap=True)
     if show_suppressed and report.suppressed:
         for table in _suppressed_tables(report):
@@ -186,6 +200,19 @@ def _malware_table(findings: list[MalwareFinding], title: str) -> Table:
         by = f"{s.source}: {s.reason}" if s else ""
         table.add_row(severity_text(f.severity), escape(f.rule + (f"\n{f.description}" if f.description else "")),
                       escape(malware_location(f)), escape(malware_evidence(f)), escape(by))
+    return table
+
+
+def _posture_table(findings: list[MisconfigurationFinding], title: str) -> Table:
+    table = Table(title=title, header_style="bold", title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("Severity", "Check", "CIS", "Found", "Remediation"):
+        table.add_column(col, overflow="fold", no_wrap=col == "Severity")
+    for f in findings:
+        found = f.reason
+        if f.path:
+            found += f"\n{f.path}"
+        table.add_row(severity_text(f.severity), escape(f"{f.id}\n{f.title}"), escape(f.cis), escape(found),
+                      escape(f.remediation))
     return table
 
 

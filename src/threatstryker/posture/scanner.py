@@ -1,0 +1,58 @@
+"""Runs the posture checks on one target: the benchmarks that apply to it, every check's result with its
+status and evidence, the failed checks as findings, and the counts per status."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from threatstryker.model.finding import MisconfigurationFinding
+from threatstryker.posture.context import Context
+from threatstryker.posture.engine import evaluate, load_checks
+from threatstryker.posture.model import FAIL, STATUSES, CheckResult
+from threatstryker.sources.filetree import FileTree
+
+
+@dataclass(slots=True)
+class PostureResult:
+    """Every check's result, the failed ones as findings, and how many came out in each status."""
+
+    results: list[CheckResult] = field(default_factory=list)
+    findings: list[MisconfigurationFinding] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(r.status for r in self.results)
+        return {s: found.get(s, 0) for s in STATUSES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checks": len(self.results), "by_status": self.counts(), "duration_s": round(self.duration_s, 3),
+                "results": [r.to_dict() for r in self.results]}
+
+
+def finding_of(result: CheckResult) -> MisconfigurationFinding:
+    c = result.check
+    return MisconfigurationFinding(
+        id=c.id, title=c.title, severity=c.severity, status=result.status, benchmark=c.benchmark, area=c.area,
+        cis=c.cis, level=c.level, reason=result.reason, evidence=[e.to_dict() for e in result.evidence],
+        remediation=c.remediation,
+    )
+
+
+def scan_posture(tree: FileTree, *, live: bool = False, benchmarks: Sequence[str] | None = None,
+                 check_paths: Sequence[Path] | None = None) -> PostureResult:
+    """Evaluate the checks (built-in, or those under ``check_paths``) of ``benchmarks`` (default: all) on
+    ``tree``; ``live``: the tree is this host's running system."""
+    started = time.monotonic()
+    ctx = Context(tree, live=live)
+    checks = load_checks(check_paths, benchmarks)
+    results = [evaluate(c, ctx) for c in checks]
+    findings = [finding_of(r) for r in results if r.status == FAIL]
+    return PostureResult(results, findings, time.monotonic() - started)
+
+
+__all__ = ["PostureResult", "finding_of", "scan_posture"]
