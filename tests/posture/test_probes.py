@@ -115,6 +115,12 @@ def test_packages_from_the_dpkg_database(tmp_path: Path) -> None:
     empty = build(tmp_path / "e", {})
     assert status(empty, {"type": "package", "names": ["auditd"]}) == (
         ERROR, "no package database (dpkg, rpm or apk) in the target")
+    # a chroot's database inside the tree is not the system's
+    chroot = build(tmp_path / "c", {"/var/lib/dpkg/status": "Package: bash\nStatus: install ok installed\n"
+                                    "Version: 5\nArchitecture: amd64\n\n",
+                                    "/srv/chroot/var/lib/dpkg/status": "Package: telnetd\nStatus: install ok "
+                                    "installed\nVersion: 0.17\nArchitecture: amd64\n\n"})
+    assert status(chroot, {"type": "package", "names": ["telnetd"], "expect": "absent"})[0] == PASS
 
 
 def test_systemd_states(tmp_path: Path) -> None:

@@ -76,15 +76,44 @@ class Context:
 
 
 def _installed(tree: FileTree) -> tuple[set[str] | None, str]:
-    from threatstryker.model.package import TargetInfo
-    from threatstryker.sbom.catalog import catalog_tree
-    from threatstryker.sbom.catalogers import select_catalogers
+    """Installed package names from the target's own package databases (not other databases somewhere in
+    the tree, such as a chroot), read directly (dpkg status and status.d, apk installed) with the catalogers'
+    own parsers; an rpm database goes through the rpm cataloger."""
+    from threatstryker.sbom.catalogers.apk import read_records
+    from threatstryker.sbom.catalogers.dpkg import parse_paragraphs
 
-    databases = ("/var/lib/dpkg/status", "/var/lib/rpm", "/usr/lib/sysimage/rpm", "/lib/apk/db/installed")
-    if not any(tree.stat(p) is not None for p in databases):
+    names: set[str] = set()
+    found = False
+    try:
+        dpkg = ["/var/lib/dpkg/status"] if tree.stat("/var/lib/dpkg/status") else []
+        status_d = tree.stat("/var/lib/dpkg/status.d")
+        if status_d is not None and status_d.kind != FILE:
+            dpkg += [f"/var/lib/dpkg/status.d/{e.name}" for e in tree.listdir("/var/lib/dpkg/status.d")]
+        for path in dpkg:
+            found = True
+            for fields in parse_paragraphs(tree.read_text(path, limit=MAX_CONFIG_BYTES * 8), bad_lines=[]):
+                state = fields.get("Status", "install ok installed").split()
+                if fields.get("Package") and state[-1:] in (["installed"], ["half-configured"], ["unpacked"]):
+                    names.add(fields["Package"])
+        if tree.stat("/lib/apk/db/installed") is not None:
+            found = True
+            text = tree.read_text("/lib/apk/db/installed", limit=MAX_CONFIG_BYTES * 8)
+            names.update(fields["P"] for _, fields, _, _ in read_records(text.splitlines()) if fields.get("P"))
+    except (FileTreeError, OSError) as exc:
+        return None, f"cannot read the package database ({exc})"
+    if any(tree.stat(p) is not None for p in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")):
+        from threatstryker.model.package import TargetInfo
+        from threatstryker.sbom.catalog import catalog_tree
+        from threatstryker.sbom.catalogers import select_catalogers
+
+        found = True
+        sbom = catalog_tree(tree, TargetInfo("rootfs", "/"), select_catalogers(["rpm"]))
+        # only the system's own database, not rpm databases elsewhere in the tree (backups, chroots)
+        names.update(p.name for p in sbom.packages
+                     if any(loc.path.startswith(("/var/lib/rpm/", "/usr/lib/sysimage/rpm/")) for loc in p.locations))
+    if not found:
         return None, "no package database (dpkg, rpm or apk) in the target"
-    sbom = catalog_tree(tree, TargetInfo("rootfs", "/"), select_catalogers(["dpkg", "rpm", "apk"]))
-    return {p.name for p in sbom.packages}, ""
+    return names, ""
 
 
 __all__ = ["MAX_CONFIG_BYTES", "Context", "ProbeError"]
