@@ -33,12 +33,12 @@ DB ?= $(HOME)/.cache/threatstryker/vuln.db
 DATA ?= $(or $(THREATSTRYKER_TEST_DATA),../shared/data)
 
 ## make run: the main job on the embedded default — until the console exists, a scan of this host with
-## every scanner there is (packages, vulnerabilities, secrets, malware), printing the findings. RUN_TIMEOUT
+## every scanner there is (packages, vulnerabilities, posture, secrets, malware), printing the findings. RUN_TIMEOUT
 ## bounds the whole scan (seconds; the result says "partial" when it ran out).
 RUN_TIMEOUT ?= 600
 run: $(STAMP)
 	@test -f $(DB) || $(VENV)/bin/threatstryker db update $(if $(wildcard $(DATA)),--from $(DATA)) --db $(DB)
-	$(VENV)/bin/threatstryker scan rootfs:/ --scanners sbom,vuln,secret,malware --db $(DB) --timeout $(RUN_TIMEOUT)
+	$(VENV)/bin/threatstryker scan rootfs:/ --scanners sbom,vuln,posture,secret,malware --db $(DB) --timeout $(RUN_TIMEOUT)
 
 ## make test: sets everything up and runs the whole suite.
 test: $(STAMP) system-deps

@@ -623,12 +623,16 @@ class MisconfigurationFinding:
 
     @property
     def path(self) -> str:
-        """The first file the evidence names ("" when none)."""
-        return str(self.evidence[0].get("source", "")) if self.evidence else ""
+        """The first file the evidence names ("" when it names none: a package database, a process)."""
+        for e in self.evidence:
+            source = str(e.get("source", ""))
+            if source.startswith("/") and not source.startswith(("/proc/", "/proc ")):
+                return source.split(",")[0].split(" (")[0]
+        return ""
 
     @property
     def locations(self) -> tuple[Location, ...]:
-        return (Location(self.path, None),) if self.path.startswith("/") else ()
+        return (Location(self.path, None),) if self.path else ()
 
     @property
     def fingerprint(self) -> str:
