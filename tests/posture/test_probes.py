@@ -196,6 +196,10 @@ def test_all_any_manual_and_applies_if(tmp_path: Path) -> None:
     assert status(root, {"type": "any", "probes": [no, yes]})[0] == PASS
     assert status(root, {"type": "any", "probes": [no, broken]})[0] == ERROR
     assert status(root, {"type": "manual", "reason": "look at the BIOS"}) == (MANUAL, "look at the BIOS")
+    not_here = {"type": "mount_option", "mount_point": "/tmp", "option": "nodev"}  # no separate /tmp: N/A
+    assert status(root, {"type": "all", "probes": [yes, not_here]})[0] == PASS
+    assert status(root, {"type": "any", "probes": [no, not_here]})[0] == FAIL
+    assert status(root, {"type": "all", "probes": [not_here, not_here]})[0] == NOT_APPLICABLE
     check = Check("t-1", "t", "linux", "a", "d", "r", "fix", "low", 1, yes, applies_if=no)
     assert evaluate(check, context(root)).status == NOT_APPLICABLE
     check = Check("t-2", "t", "linux", "a", "d", "r", "fix", "low", 1, yes, applies_if=broken)

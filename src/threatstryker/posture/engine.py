@@ -132,18 +132,24 @@ def run_probe(ctx: Context, spec: dict[str, Any]) -> ProbeResult:
 
 
 def _combine(ctx: Context, kind: str, specs: list[dict[str, Any]]) -> ProbeResult:
+    """``all``/``any`` of sub-probes. Sub-probes that do not apply are left out (all of them not applying:
+    NOT_APPLICABLE); a deciding result (FAIL for all, PASS for any) wins over errors, and an error or a
+    MANUAL among the rest is never turned into a PASS."""
     results = [run_probe(ctx, s) for s in specs]
     evidence = tuple(e for r in results for e in r.evidence)
+    applicable = [r for r in results if r.status != NOT_APPLICABLE]
+    if not applicable:
+        return ProbeResult(NOT_APPLICABLE, results[0].reason, evidence)
     decisive = PASS if kind == "any" else FAIL
-    for r in results:
+    for r in applicable:
         if r.status == decisive:
             return ProbeResult(decisive, r.reason, evidence)
-    for status in (ERROR, MANUAL, NOT_APPLICABLE):
-        bad = [r for r in results if r.status == status]
+    for status in (ERROR, MANUAL):
+        bad = [r for r in applicable if r.status == status]
         if bad:
             return ProbeResult(status, bad[0].reason, evidence)
     other = FAIL if kind == "any" else PASS
-    reasons = "; ".join(r.reason for r in results if r.reason)
+    reasons = "; ".join(r.reason for r in applicable if r.reason)
     return ProbeResult(other, reasons, evidence)
 
 
