@@ -39,3 +39,25 @@ def test_live_host_runs_end_to_end() -> None:
     assert posture["duration_s"] < 30
     errors = [r for r in posture["results"] if r["status"] == "ERROR"]
     assert all(r["reason"] for r in errors)  # what could not be checked says why
+
+
+def test_image_archive_gets_the_image_configuration_checks(tmp_path: Path) -> None:
+    from tests.sources.imagekit import docker_archive, layer_tar
+
+    image = docker_archive(tmp_path / "img.tar", [layer_tar([("dir", "etc"), ("file", "etc/os-release",
+                                                                                 b"ID=debian\nVERSION_ID=12\n")])])
+    doc = json.loads(scan(f"docker-archive:{image}").stdout)
+    by_id = {r["id"]: r for r in doc["db"]["posture"]["results"]}
+    # the test image's config: Env PATH only, Cmd /bin/sh, no User, no Healthcheck, no exposed ports
+    assert by_id["image-user-not-root"]["status"] == "FAIL"
+    assert by_id["image-user-not-root"]["evidence"][0]["found"] == "root"  # not set: root, the default
+    assert by_id["image-healthcheck"]["status"] == "FAIL"
+    assert by_id["image-no-secrets-in-env"]["status"] == "PASS"
+    assert by_id["image-no-add-from-url"]["status"] == "PASS"
+    assert by_id["linux-ssh-permit-root-login"]["status"] == "NOT_APPLICABLE"
+
+
+def test_image_checks_do_not_apply_to_a_directory(tmp_path: Path) -> None:
+    doc = json.loads(scan(f"dir:{tmp_path}").stdout)
+    image = [r for r in doc["db"]["posture"]["results"] if r["benchmark"] == "image"]
+    assert image and all(r["status"] == "NOT_APPLICABLE" for r in image)

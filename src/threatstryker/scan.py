@@ -249,7 +249,8 @@ def _posture(tree: Any, info: TargetInfo, report: ScanReport) -> None:
 
     live = info.scheme == "rootfs" and os.path.realpath(info.path) == "/"
     try:
-        result = scan_posture(tree, live=live)
+        image = info.config if info.scheme in ("docker-archive", "oci-dir", "oci-archive") else None
+        result = scan_posture(tree, live=live, image_config=image)
     except CheckFileError as exc:
         raise ScanError(str(exc)) from None
     report.findings += result.findings

@@ -10,10 +10,15 @@ from typing import Any
 from threatstryker.posture.context import Context
 from threatstryker.sources.dirtree import DirTree
 
+#: The key of an example that is the image configuration rather than a file.
+IMAGE_CONFIG = "@image_config"
+
 
 def build(root: Path, files: dict[str, Any]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for path, spec in files.items():
+        if path == IMAGE_CONFIG:
+            continue
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(spec, str):
@@ -35,5 +40,7 @@ def build(root: Path, files: dict[str, Any]) -> Path:
     return root
 
 
-def context(root: Path) -> Context:
-    return Context(DirTree(str(root)))
+def context(root: Path, files: dict[str, Any] | None = None) -> Context:
+    """The probes' view of ``root``; an image's when the example's files carry ``@image_config``."""
+    image = (files or {}).get(IMAGE_CONFIG)
+    return Context(DirTree(str(root)), image_config=image)

@@ -30,14 +30,14 @@ def test_examples(check: Check, tmp_path: Path) -> None:
         assert evaluate(check, context(build(tmp_path / "empty", {}))).status == "MANUAL"
         return
     assert "pass" in examples and "fail" in examples, f"{check.id}: examples need pass and fail"
-    passed = evaluate(check, context(build(tmp_path / "pass", examples["pass"])))
+    passed = evaluate(check, context(build(tmp_path / "pass", examples["pass"]), examples["pass"]))
     assert passed.status == PASS, f"pass example: {passed.status} {passed.reason}"
-    failed = evaluate(check, context(build(tmp_path / "fail", examples["fail"])))
+    failed = evaluate(check, context(build(tmp_path / "fail", examples["fail"]), examples["fail"]))
     assert failed.status == "FAIL", f"fail example: {failed.status} {failed.reason}"
     assert failed.reason and failed.evidence, "a FAIL says why and shows the evidence"
     empty = evaluate(check, context(build(tmp_path / "empty", {})))
     assert empty.status != PASS, "an empty root filesystem must not pass"
     for i, case in enumerate(examples.get("cases") or []):
         assert case["status"] in STATUSES
-        got = evaluate(check, context(build(tmp_path / f"case{i}", case["files"])))
+        got = evaluate(check, context(build(tmp_path / f"case{i}", case["files"]), case["files"]))
         assert got.status == case["status"], f"case {i}: {got.status} {got.reason}"

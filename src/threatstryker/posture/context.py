@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from dataclasses import dataclass, field
+from typing import Any
 
 from threatstryker.sources.filetree import FILE, FileInfo, FileTree, FileTreeError
 
@@ -20,11 +21,14 @@ class ProbeError(Exception):
 @dataclass
 class Context:
     """One target as the probes see it. ``live``: the target is this host's running system, so /proc values
-    (running sysctl values, mounts, processes) are read from ``proc``."""
+    (running sysctl values, mounts, processes) are read from ``proc``; ``image_config``: the target is an
+    image with this configuration."""
 
     tree: FileTree
     live: bool = False
     proc: str = "/proc"
+    #: the image's configuration (the OCI/Docker image config JSON) when the target is an image
+    image_config: dict[str, Any] | None = None
     _packages: set[str] | None = field(default=None, repr=False)
     _package_error: str = field(default="", repr=False)
     _packages_read: bool = field(default=False, repr=False)

@@ -29,7 +29,7 @@ from threatstryker.posture.probes import PROBES, REQUIRED
 
 BENCHMARKS = ("linux", "docker", "kubernetes", "image")
 _TEXT_FIELDS = ("id", "title", "description", "rationale", "remediation")
-_VALUE_PROBES = ("config_value", "sysctl", "json_key", "yaml_key", "process_flag")
+_VALUE_PROBES = ("config_value", "sysctl", "json_key", "yaml_key", "process_flag", "image_config")
 
 
 #: libyaml's safe loader when PyYAML was built with it (ten times faster on the check files).

@@ -43,12 +43,12 @@ def finding_of(result: CheckResult) -> MisconfigurationFinding:
     )
 
 
-def scan_posture(tree: FileTree, *, live: bool = False, benchmarks: Sequence[str] | None = None,
-                 check_paths: Sequence[Path] | None = None) -> PostureResult:
+def scan_posture(tree: FileTree, *, live: bool = False, image_config: dict[str, Any] | None = None,
+                 benchmarks: Sequence[str] | None = None, check_paths: Sequence[Path] | None = None) -> PostureResult:
     """Evaluate the checks (built-in, or those under ``check_paths``) of ``benchmarks`` (default: all) on
-    ``tree``; ``live``: the tree is this host's running system."""
+    ``tree``; ``live``: the tree is this host's running system; ``image_config``: the tree is an image's."""
     started = time.monotonic()
-    ctx = Context(tree, live=live)
+    ctx = Context(tree, live=live, image_config=image_config)
     checks = load_checks(check_paths, benchmarks)
     results = [evaluate(c, ctx) for c in checks]
     findings = [finding_of(r) for r in results if r.status == FAIL]

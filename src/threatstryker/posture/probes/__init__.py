@@ -10,6 +10,7 @@ from threatstryker.posture.model import ProbeResult
 
 from .config import config_value
 from .files import file_content, file_exists, file_mode
+from .image import image_config, image_match
 from .mounts import mount_option
 from .packages import package
 from .process import process_flag
@@ -31,6 +32,8 @@ PROBES: dict[str, Probe] = {
     "json_key": json_key,
     "yaml_key": yaml_key,
     "process_flag": process_flag,
+    "image_config": image_config,
+    "image_match": image_match,
 }
 
 #: Fields each probe type requires (checked when check files load).
@@ -46,6 +49,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "json_key": ("path", "key", "expect"),
     "yaml_key": ("path", "key", "expect"),
     "process_flag": ("process", "flag", "expect"),
+    "image_config": ("key", "expect"),
+    "image_match": ("field", "regex"),
     "manual": (),
     "all": ("probes",),
     "any": ("probes",),
