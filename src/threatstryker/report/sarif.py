@@ -19,6 +19,7 @@ from threatstryker.model.finding import (
     MisconfigurationFinding,
     ScanReport,
     SecretFinding,
+    Suppression,
     VulnerabilityFinding,
     severity_rank,
 )
@@ -133,9 +134,7 @@ def _secret_result(f: SecretFinding, rule_index: int) -> dict[str, Any]:
         "properties": props,
     }
     if f.suppressed is not None:
-        result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                   "justification": f.suppressed.reason or f.suppressed.source,
-                                   "properties": f.suppressed.to_dict()}]
+        result["suppressions"] = _suppressions(f.suppressed)
     return result
 
 
@@ -186,9 +185,7 @@ def _malware_result(f: MalwareFinding, rule_index: int) -> dict[str, Any]:
         "properties": props,
     }
     if f.suppressed is not None:
-        result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                   "justification": f.suppressed.reason or f.suppressed.source,
-                                   "properties": f.suppressed.to_dict()}]
+        result["suppressions"] = _suppressions(f.suppressed)
     return result
 
 
@@ -216,10 +213,14 @@ def _posture_result(f: MisconfigurationFinding, rule_index: int) -> dict[str, An
     if f.path:
         result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": artifact_uri(f.path)}}}]
     if f.suppressed is not None:
-        result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                   "justification": f.suppressed.reason or f.suppressed.source,
-                                   "properties": f.suppressed.to_dict()}]
+        result["suppressions"] = _suppressions(f.suppressed)
     return result
+
+
+def _suppressions(s: Suppression) -> list[dict[str, Any]]:
+    """SARIF's record of an accepted suppression (an ignore file, a VEX statement, a baseline)."""
+    return [{"kind": "external", "status": "accepted", "justification": s.reason or s.status or s.source,
+             "properties": s.to_dict()}]
 
 
 def _location(loc: Location) -> dict[str, Any]:
@@ -250,13 +251,7 @@ def _result(f: VulnerabilityFinding, rule_index: int) -> dict[str, Any]:
     if p.locations:
         result["locations"] = [_location(loc) for loc in p.locations]
     if f.suppressed is not None:
-        s = f.suppressed
-        result["suppressions"] = [{
-            "kind": "external",
-            "status": "accepted",
-            "justification": s.reason or s.status or s.source,
-            "properties": s.to_dict(),
-        }]
+        result["suppressions"] = _suppressions(f.suppressed)
     return result
 
 
