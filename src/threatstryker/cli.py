@@ -221,6 +221,14 @@ def sbom(target: str, fmt: str, output: str | None, catalogers: str | None, vali
               help="Also decode base64/hex runs this many levels deep and scan the result for secrets.")
 @click.option("--show-secrets", is_flag=True,
               help="Print the clear secret values (table and JSON only; never stored anywhere else). Use with care.")
+@click.option("--docker-host", metavar="URL",
+              help="Posture: the Docker Engine API whose containers to check (unix:///PATH or tcp://HOST:PORT; "
+                   "default on the live host: $DOCKER_HOST, else /var/run/docker.sock when present).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Posture: also check the workloads of the cluster this kubeconfig points at.")
+@click.option("--kube-context", metavar="NAME", help="Posture: the kubeconfig context to use (default: current).")
+@click.option("--framework", "frameworks", multiple=True, metavar="NAME",
+              help="Posture: report per requirement of this framework (repeatable; see `threatstryker frameworks`).")
 @_common
 def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str, fail_on: str | None,
          ignore_unfixed: bool, comprehensive: bool, ignore_files: tuple[str, ...], vex_files: tuple[str, ...],
@@ -228,7 +236,8 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
          baseline: str | None, git_history: bool, binaries: bool, max_file_size: float | None, workers: int,
          archive_depth: int, file_timeout: float, malware_rules: tuple[str, ...], no_builtin_malware_rules: bool,
          executables_only: bool, include: tuple[str, ...], extensions: tuple[str, ...],
-         file_types: tuple[str, ...], decode_depth: int, show_secrets: bool, exclude: tuple[str, ...],
+         file_types: tuple[str, ...], decode_depth: int, show_secrets: bool, docker_host: str | None,
+         kubeconfig: str | None, kube_context: str | None, frameworks: tuple[str, ...], exclude: tuple[str, ...],
          cross_mounts: bool, timeout: float | None, quiet: bool) -> None:
     """Run the requested scanners on TARGET and report the findings.
 
@@ -264,6 +273,7 @@ def scan(target: str, scanners: str, fmt: str, output: str | None, db_path: str,
         malware_rules=malware_rules, builtin_malware_rules=not no_builtin_malware_rules,
         malware_options=_malware_options(wanted, file_cap, exclude, include, extensions, file_types,
                                          executables_only, workers, file_timeout, timeout, archive_depth),
+        docker_host=docker_host, kubeconfig=kubeconfig, kube_context=kube_context, frameworks=frameworks,
     )
     if "vuln" in wanted:  # fail before a long catalog walk when the database is unusable
         from threatstryker.vulndb.store import VulnDB, VulnDBError

@@ -74,6 +74,12 @@ class ScanOptions:
     builtin_malware_rules: bool = True
     malware_cache: str | None = None
     malware_options: Any = None  # threatstryker.malware.scanner.MalwareScanOptions
+    #: Posture: the Docker Engine API whose containers the runtime checks read, the kubeconfig (and context)
+    #: of a cluster whose objects the Kubernetes workload checks read, the frameworks to report on.
+    docker_host: str | None = None
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    frameworks: Sequence[str] = field(default_factory=tuple)
     #: ``time.monotonic()`` at which ``timeout`` runs out (set by :func:`scan_target`).
     deadline: float | None = None
 
@@ -243,14 +249,16 @@ def _malware(tree: Any, report: ScanReport, options: ScanOptions, progress: Any)
     report.db["malware"] = {**result.stats.to_dict(), "rules": describe(compiled)}
 
 
-def _posture(tree: Any, info: TargetInfo, report: ScanReport) -> None:
+def _posture(tree: Any, info: TargetInfo, report: ScanReport, options: ScanOptions) -> None:
     from .posture.engine import CheckFileError
     from .posture.scanner import scan_posture
 
     live = info.scheme == "rootfs" and os.path.realpath(info.path) == "/"
     try:
         image = info.config if info.scheme in ("docker-archive", "oci-dir", "oci-archive") else None
-        result = scan_posture(tree, live=live, image_config=image)
+        result = scan_posture(tree, live=live, image_config=image, docker_host=options.docker_host,
+                              kubeconfig=options.kubeconfig, kube_context=options.kube_context,
+                              manifests=info.scheme == "dir")
     except CheckFileError as exc:
         raise ScanError(str(exc)) from None
     report.findings += result.findings
@@ -336,7 +344,7 @@ def scan_target(target: str, options: ScanOptions, *, catalog_progress: Any = No
                 report.warnings.append(ScanWarning(opened.info.path, "an SBOM document has no files: "
                                                    "the posture checks did not run"))
             else:
-                _posture(opened.tree, opened.info, report)
+                _posture(opened.tree, opened.info, report, options)
         if "malware" in options.scanners:
             if opened.tree is None:
                 report.warnings.append(ScanWarning(opened.info.path, "an SBOM document has no files: "

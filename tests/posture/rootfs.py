@@ -12,12 +12,16 @@ from threatstryker.sources.dirtree import DirTree
 
 #: The key of an example that is the image configuration rather than a file.
 IMAGE_CONFIG = "@image_config"
+#: The key of an example that lists running containers (Engine API inspect documents).
+CONTAINERS = "@docker_containers"
+#: The key of an example that lists Kubernetes objects as a cluster's API would serve them.
+KUBE_OBJECTS = "@k8s_objects"
 
 
 def build(root: Path, files: dict[str, Any]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for path, spec in files.items():
-        if path == IMAGE_CONFIG:
+        if path.startswith("@"):
             continue
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -41,6 +45,9 @@ def build(root: Path, files: dict[str, Any]) -> Path:
 
 
 def context(root: Path, files: dict[str, Any] | None = None) -> Context:
-    """The probes' view of ``root``; an image's when the example's files carry ``@image_config``."""
-    image = (files or {}).get(IMAGE_CONFIG)
-    return Context(DirTree(str(root)), image_config=image)
+    """The probes' view of ``root``; an image's when the example's files carry ``@image_config``, with running
+    containers from ``@docker_containers`` and cluster objects from ``@k8s_objects``; Kubernetes manifests in
+    the files count as a ``dir:`` target's."""
+    files = files or {}
+    return Context(DirTree(str(root)), image_config=files.get(IMAGE_CONFIG), containers=files.get(CONTAINERS),
+                   kube_objects=files.get(KUBE_OBJECTS), manifests=True)

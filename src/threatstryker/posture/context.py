@@ -29,6 +29,20 @@ class Context:
     proc: str = "/proc"
     #: the image's configuration (the OCI/Docker image config JSON) when the target is an image
     image_config: dict[str, Any] | None = None
+    #: the Docker Engine API to read running containers from (``unix:///var/run/docker.sock``, ``tcp://...``);
+    #: None: the live host's default socket when ``live``, else none
+    docker_host: str | None = None
+    #: containers as the Engine API's inspect documents, given directly (the checks' examples)
+    containers: list[dict[str, Any]] | None = None
+    #: Kubernetes objects given directly (the checks' examples, or read from a cluster's API beforehand)
+    kube_objects: list[dict[str, Any]] | None = None
+    #: a kubeconfig whose cluster's objects the Kubernetes workload checks read (and its context)
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    #: whether Kubernetes manifests (YAML files) in the tree are workloads to check (``dir:`` targets)
+    manifests: bool = False
+    #: what the source modules read once per target (containers, Kubernetes objects, ...), by their own keys
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _packages: set[str] | None = field(default=None, repr=False)
     _package_error: str = field(default="", repr=False)
     _packages_read: bool = field(default=False, repr=False)

@@ -44,11 +44,16 @@ def finding_of(result: CheckResult) -> MisconfigurationFinding:
 
 
 def scan_posture(tree: FileTree, *, live: bool = False, image_config: dict[str, Any] | None = None,
-                 benchmarks: Sequence[str] | None = None, check_paths: Sequence[Path] | None = None) -> PostureResult:
+                 benchmarks: Sequence[str] | None = None, check_paths: Sequence[Path] | None = None,
+                 docker_host: str | None = None, kubeconfig: str | None = None, kube_context: str | None = None,
+                 manifests: bool = False) -> PostureResult:
     """Evaluate the checks (built-in, or those under ``check_paths``) of ``benchmarks`` (default: all) on
-    ``tree``; ``live``: the tree is this host's running system; ``image_config``: the tree is an image's."""
+    ``tree``; ``live``: the tree is this host's running system; ``image_config``: the tree is an image's;
+    ``docker_host``: the Engine API whose containers to check; ``kubeconfig``: a cluster whose objects to
+    check; ``manifests``: Kubernetes manifests in the tree are workloads to check."""
     started = time.monotonic()
-    ctx = Context(tree, live=live, image_config=image_config)
+    ctx = Context(tree, live=live, image_config=image_config, docker_host=docker_host, kubeconfig=kubeconfig,
+                  kube_context=kube_context, manifests=manifests)
     checks = load_checks(check_paths, benchmarks)
     results = [evaluate(c, ctx) for c in checks]
     findings = [finding_of(r) for r in results if r.status == FAIL]
