@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # Debian packages the tests drive for real: a Docker Engine, debootstrap, OCI tools, rpm, Go, Java, YARA.
 APT_TEST_PACKAGES := docker.io debootstrap umoci skopeo rpm golang-go openjdk-17-jdk-headless ruby-rack ruby-nokogiri libruby3.1 ruby bundler php-cli composer yara
 
-.PHONY: run test bench lint venv system-deps clean
+# Debian packages the benchmarks run as peers.
+APT_BENCH_PACKAGES := lynis
+
+.PHONY: run test bench lint venv system-deps bench-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +25,13 @@ venv: $(STAMP)
 system-deps:
 	@missing=""; for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+bench-deps:
+	@missing=""; for p in $(APT_BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
@@ -47,11 +57,12 @@ test: $(STAMP) system-deps
 	$(VENV)/bin/pytest -q
 
 ## make bench: side-by-side benchmarks against named peers (syft, trivy); not tests.
-bench: $(STAMP) system-deps
+bench: $(STAMP) system-deps bench-deps
 	$(PY) bench/sbom_bench.py
 	$(PY) bench/vuln_bench.py
 	$(PY) bench/secrets_bench.py
 	$(PY) bench/malware_bench.py
+	$(PY) bench/posture_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -456,6 +456,34 @@ def secrets_rules(rule_paths: tuple[str, ...], as_json: bool) -> None:
     Console().print(table)
 
 
+@app.command("frameworks")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON, with each requirement's checks.")
+def list_frameworks(as_json: bool) -> None:
+    """List the compliance frameworks the posture checks map to, with their requirements and checks."""
+    from threatstryker.posture.crosswalk import load_frameworks
+    from threatstryker.posture.engine import load_checks
+
+    checks = load_checks()
+    frameworks = load_frameworks(checks)
+    covered = {fw.id: [[c.id for c in checks if r.covers(c)] for r in fw.requirements] for fw in frameworks}
+    if as_json:
+        click.echo(json.dumps([{"id": fw.id, "name": fw.name, "version": fw.version, "url": fw.url,
+                                "requirements": [{"id": r.id, "title": r.title, "checks": ids}
+                                                 for r, ids in zip(fw.requirements, covered[fw.id], strict=True)]}
+                               for fw in frameworks], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(header_style="bold", title=f"{len(frameworks)} frameworks, {len(checks)} checks")
+    for col in ("Framework", "Name", "Version", "Requirements", "Checks mapped"):
+        table.add_column(col)
+    for fw in frameworks:
+        mapped = {i for ids in covered[fw.id] for i in ids}
+        table.add_row(fw.id, fw.name, fw.version, str(len(fw.requirements)), str(len(mapped)))
+    Console().print(table)
+
+
 @app.command("catalogers")
 def list_catalogers() -> None:
     """List the catalogers and the paths each one reads."""

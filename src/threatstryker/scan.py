@@ -250,6 +250,7 @@ def _malware(tree: Any, report: ScanReport, options: ScanOptions, progress: Any)
 
 
 def _posture(tree: Any, info: TargetInfo, report: ScanReport, options: ScanOptions) -> None:
+    from .posture.crosswalk import FrameworkError
     from .posture.engine import CheckFileError
     from .posture.scanner import scan_posture
 
@@ -258,8 +259,8 @@ def _posture(tree: Any, info: TargetInfo, report: ScanReport, options: ScanOptio
         image = info.config if info.scheme in ("docker-archive", "oci-dir", "oci-archive") else None
         result = scan_posture(tree, live=live, image_config=image, docker_host=options.docker_host,
                               kubeconfig=options.kubeconfig, kube_context=options.kube_context,
-                              manifests=info.scheme == "dir")
-    except CheckFileError as exc:
+                              manifests=info.scheme == "dir", frameworks=options.frameworks)
+    except (CheckFileError, FrameworkError) as exc:
         raise ScanError(str(exc)) from None
     report.findings += result.findings
     report.db["posture"] = {**result.to_dict(), "live": live}

@@ -610,6 +610,8 @@ class MisconfigurationFinding:
     reason: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
     remediation: str = ""
+    #: the requirement ids of each compliance framework the check serves (``{"pci-dss": ["2.2.4"], ...}``)
+    frameworks: dict[str, list[str]] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     suppressed: Suppression | None = None
 
@@ -648,7 +650,8 @@ class MisconfigurationFinding:
             "kind": self.kind, "id": self.id, "title": self.title, "severity": self.severity,
             "status": self.status, "benchmark": self.benchmark, "area": self.area, "cis": self.cis,
             "level": self.level, "reason": self.reason, "evidence": list(self.evidence),
-            "remediation": self.remediation, "metadata": dict(self.metadata), "fingerprint": self.fingerprint,
+            "remediation": self.remediation, "frameworks": {k: list(v) for k, v in self.frameworks.items()},
+            "metadata": dict(self.metadata), "fingerprint": self.fingerprint,
         }
         if self.suppressed is not None:
             d["suppressed"] = self.suppressed.to_dict()

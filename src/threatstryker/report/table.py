@@ -63,6 +63,12 @@ def render_table(report: ScanReport, *, show_suppressed: bool = False, width: in
         if posture:
             counts = ", ".join(f"{n} {s}" for s, n in posture.get("by_status", {}).items())
             console.print(f"Posture: {posture.get('checks', 0)} checks: {counts}", soft_wrap=True)
+            frameworks = posture.get("frameworks") or {}
+            if frameworks:
+                console.print(_compliance_table(frameworks))
+            for fw in frameworks.values():
+                if fw.get("requirements"):
+                    console.print(_requirements_table(fw))
     console.print(_summary(report), soft_wrap=True)
     if show_suppressed and report.suppressed:
         for table in _suppressed_tables(report):
@@ -213,6 +219,40 @@ def _posture_table(findings: list[MisconfigurationFinding], title: str) -> Table
             found += f"\n{f.path}"
         table.add_row(severity_text(f.severity), escape(f"{f.id}\n{f.title}"), escape(f.cis), escape(found),
                       escape(f.remediation))
+    return table
+
+
+_STATUS_STYLES = {"PASS": "green", "FAIL": "red", "ERROR": "magenta", "MANUAL": "yellow", "NOT_APPLICABLE": "dim"}
+
+
+def _compliance_table(frameworks: dict[str, dict[str, object]]) -> Table:
+    table = Table(title="Compliance (score: passed / (passed + failed + error) of the automated checks mapped)",
+                  header_style="bold", title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("Framework", "Score", "Requirements: pass / fail / error / manual / n.a.", "Checks mapped"):
+        table.add_column(col, overflow="fold")
+    for fw in frameworks.values():
+        reqs: dict[str, int] = fw["requirements_by_status"]  # type: ignore[assignment]
+        checks: dict[str, int] = fw["checks"]  # type: ignore[assignment]
+        score = fw["score"]
+        table.add_row(escape(f"{fw['name']} {fw['version']} ({fw['id']})"),
+                      "n/a" if score is None else f"{score:.1f}%",
+                      " / ".join(str(reqs.get(s, 0)) for s in ("PASS", "FAIL", "ERROR", "MANUAL", "NOT_APPLICABLE")),
+                      str(sum(checks.values())))
+    return table
+
+
+def _requirements_table(fw: dict[str, object]) -> Table:
+    table = Table(title=f"{fw['name']} {fw['version']}: requirements", header_style="bold", title_justify="left",
+                  show_edge=False, pad_edge=False)
+    for col in ("Requirement", "Status", "Checks (pass/fail/error)", "Failed or not checked"):
+        table.add_column(col, overflow="fold", no_wrap=col == "Status")
+    for req in fw["requirements"]:  # type: ignore[attr-defined]
+        counts = req["checks"]
+        bad = [*req["failed"], *(f"{e} (error)" for e in req["errors"])]
+        shown = ", ".join(bad[:6]) + (f" and {len(bad) - 6} more" if len(bad) > 6 else "")
+        table.add_row(escape(f"{req['id']} {req['title']}"),
+                      Text(req["status"], style=_STATUS_STYLES.get(req["status"], "")),
+                      f"{counts['PASS']}/{counts['FAIL']}/{counts['ERROR']}", escape(shown))
     return table
 
 
