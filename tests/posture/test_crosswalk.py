@@ -43,8 +43,9 @@ def test_the_six_frameworks_load() -> None:
 @pytest.mark.parametrize("fw", [f for f in FRAMEWORKS if f.id != "cis"], ids=lambda f: f.id)
 def test_every_glob_matches_a_check(fw) -> None:  # type: ignore[no-untyped-def]
     areas = {f"{c.benchmark}/{c.area}" for c in CHECKS}
-    dead = [(r.id, p) for r in fw.requirements for p in r.checks if not any(fnmatch.fnmatchcase(c.id, p) for c in CHECKS)]
-    dead += [(r.id, p) for r in fw.requirements for p in r.areas if not any(fnmatch.fnmatchcase(a, p) for a in areas)]
+    ids = [c.id for c in CHECKS]
+    dead = [(r.id, p) for r in fw.requirements for p in r.checks if not fnmatch.filter(ids, p)]
+    dead += [(r.id, p) for r in fw.requirements for p in r.areas if not fnmatch.filter(areas, p)]
     assert not dead, f"globs matching no check: {dead}"
 
 
@@ -120,7 +121,7 @@ def test_scan_posture_scores_every_framework_and_details_the_asked_one(tmp_path:
         judged = checks[PASS] + checks[FAIL] + checks[ERROR]
         assert fw["score"] == (round(100 * checks[PASS] / judged, 1) if judged else None)
     assert all(f.frameworks.get("pci-dss") and f.frameworks.get("nist-800-53") for f in result.findings)
-    with pytest.raises(FrameworkError, match="unknown framework.*iso"):
+    with pytest.raises(FrameworkError, match=r"unknown framework.*iso"):
         scan_posture(DirTree(str(root)), frameworks=["iso-27001"])
 
 
@@ -147,6 +148,10 @@ def test_cli_framework_option(tmp_path: Path) -> None:
     table = subprocess.run([*CLI, "scan", f"rootfs:{root}", "--scanners", "posture", "--framework", "hipaa", "-q"],
                            capture_output=True, text=True, timeout=120)
     assert "HIPAA Security Rule" in table.stdout and "164.312(b)" in table.stdout and "Compliance" in table.stdout
+    sarif = json.loads(subprocess.run([*CLI, "scan", f"rootfs:{root}", "--scanners", "posture", "-q", "-f", "sarif"],
+                                      capture_output=True, text=True, timeout=120).stdout)
+    rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+    assert rules and all(r["properties"]["frameworks"]["pci-dss"] for r in rules)
     bad = subprocess.run([*CLI, "scan", f"rootfs:{root}", "--scanners", "posture", "--framework", "iso", "-q"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown framework(s): iso" in bad.stderr

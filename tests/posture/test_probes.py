@@ -228,3 +228,25 @@ def test_probes_stay_inside_the_target(tmp_path: Path) -> None:
     root = build(tmp_path / "r", {"/etc/ssh/sshd_config": {"symlink": str(outside)}})
     assert os.path.islink(root / "etc/ssh/sshd_config")
     assert status(root, SSHD)[0] == FAIL  # the absolute link resolves inside the target, where nothing is
+
+
+def test_packages_from_an_rpm_database_only_the_systems_own(tmp_path: Path) -> None:
+    import lzma
+
+    db = lzma.decompress((Path(__file__).parent.parent / "sbom/catalogers/data/rpm/rpmdb.sqlite.xz").read_bytes())
+    root = tmp_path / "r"
+    (root / "var/lib/rpm").mkdir(parents=True)
+    (root / "var/lib/rpm/rpmdb.sqlite").write_bytes(db)  # written by rpm itself (make_fixtures.sh)
+    assert status(root, {"type": "package", "names": ["libfoo"]})[0] == PASS
+    assert status(root, {"type": "package", "names": ["telnet-server"], "expect": "absent"})[0] == PASS
+    # the same database elsewhere in the tree (a backup, a chroot) is not the system's
+    other = tmp_path / "o"
+    (other / "srv/backup/var/lib/rpm").mkdir(parents=True)
+    (other / "srv/backup/var/lib/rpm/rpmdb.sqlite").write_bytes(db)
+    assert status(other, {"type": "package", "names": ["libfoo"]})[0] == ERROR
+    # a damaged database is an error naming it, never "absent"
+    broken = tmp_path / "b"
+    (broken / "var/lib/rpm").mkdir(parents=True)
+    (broken / "var/lib/rpm/rpmdb.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    got = status(broken, {"type": "package", "names": ["telnet-server"], "expect": "absent"})
+    assert got[0] == ERROR and "/var/lib/rpm/rpmdb.sqlite" in got[1], got

@@ -96,7 +96,7 @@ class Context:
 def _installed(tree: FileTree) -> tuple[set[str] | None, str]:
     """Installed package names from the target's own package databases (not other databases somewhere in
     the tree, such as a chroot), read directly (dpkg status and status.d, apk installed) with the catalogers'
-    own parsers; an rpm database goes through the rpm cataloger."""
+    own parsers; an rpm database with the rpm cataloger's parsers."""
     from threatstryker.sbom.catalogers.apk import read_records
     from threatstryker.sbom.catalogers.dpkg import parse_paragraphs
 
@@ -119,16 +119,22 @@ def _installed(tree: FileTree) -> tuple[set[str] | None, str]:
             names.update(fields["P"] for _, fields, _, _ in read_records(text.splitlines()) if fields.get("P"))
     except (FileTreeError, OSError) as exc:
         return None, f"cannot read the package database ({exc})"
-    if any(tree.stat(p) is not None for p in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")):
-        from threatstryker.model.package import TargetInfo
-        from threatstryker.sbom.catalog import catalog_tree
-        from threatstryker.sbom.catalogers import select_catalogers
+    from threatstryker.sbom.cataloger import ParseContext, ParseError
+    from threatstryker.sbom.catalogers import rpm
+    from threatstryker.sbom.catalogers._rpmdb import RpmDbError
 
-        found = True
-        sbom = catalog_tree(tree, TargetInfo("rootfs", "/"), select_catalogers(["rpm"]))
-        # only the system's own database, not rpm databases elsewhere in the tree (backups, chroots)
-        names.update(p.name for p in sbom.packages
-                     if any(loc.path.startswith(("/var/lib/rpm/", "/usr/lib/sysimage/rpm/")) for loc in p.locations))
+    # only the system's own database (not a walk of the whole tree), read by the rpm cataloger's parsers
+    for directory in rpm.DB_DIRS:
+        for name, parse in (("rpmdb.sqlite", rpm.parse_sqlite), ("Packages", rpm.parse_bdb),
+                            ("Packages.db", rpm.parse_ndb)):
+            info = tree.stat(directory + name)
+            if info is None or info.kind != FILE:
+                continue
+            found = True
+            try:
+                names.update(p.name for p in parse(ParseContext(tree), info))
+            except (ParseError, RpmDbError, OSError, FileTreeError) as exc:
+                return None, f"{directory}{name}: cannot read the rpm database ({exc})"
     if not found:
         return None, "no package database (dpkg, rpm or apk) in the target"
     return names, ""

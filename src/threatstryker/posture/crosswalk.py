@@ -5,9 +5,11 @@ scan's check results say about each requirement: its status and a compliance sco
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,9 +45,15 @@ class Requirement:
     areas: tuple[str, ...] = ()
 
     def covers(self, check: Check) -> bool:
-        area = f"{check.benchmark}/{check.area}"
-        return (any(fnmatch.fnmatchcase(check.id, p) for p in self.checks)
-                or any(fnmatch.fnmatchcase(area, p) for p in self.areas))
+        return bool(_globs(self.checks).match(check.id) or _globs(self.areas).match(f"{check.benchmark}/{check.area}"))
+
+
+@lru_cache(maxsize=4096)
+def _globs(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regular expression matching what any of the fnmatch ``patterns`` matches (none: matches nothing)."""
+    if not patterns:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
 @dataclass(frozen=True, slots=True)

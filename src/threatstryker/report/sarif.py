@@ -197,7 +197,7 @@ def _posture_rule(rid: str, f: MisconfigurationFinding) -> dict[str, Any]:
         "help": {"text": f"{f.title}. Remediation: {f.remediation}"},
         "defaultConfiguration": {"level": level(f.severity)},
         "properties": {"tags": ["security", "misconfiguration", f.severity, f.benchmark], "cis": f.cis,
-                       "level": f.level},
+                       "level": f.level, "frameworks": {k: list(v) for k, v in f.frameworks.items()}},
     }
 
 
