@@ -13,7 +13,8 @@ from threatstryker.sbom.catalog import catalog_tree
 from threatstryker.sbom.catalogers import select_catalogers
 from threatstryker.sources.dirtree import DirTree
 
-pytest_plugins = ["tests.plugins.debian_rootfs", "tests.plugins.docker_engine", "tests.plugins.vulndb"]
+pytest_plugins = ["tests.plugins.debian_rootfs", "tests.plugins.docker_engine", "tests.plugins.kube_emulator",
+                  "tests.plugins.vulndb"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -51,3 +51,15 @@ def context(root: Path, files: dict[str, Any] | None = None) -> Context:
     files = files or {}
     return Context(DirTree(str(root)), image_config=files.get(IMAGE_CONFIG), containers=files.get(CONTAINERS),
                    kube_objects=files.get(KUBE_OBJECTS), manifests=True)
+
+
+def drop_dac_override() -> None:
+    """For ``subprocess`` ``preexec_fn``: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set
+    before exec, so that a child of root is held to file modes like any user (a real EACCES in tests that run
+    as root)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")

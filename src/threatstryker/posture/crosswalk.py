@@ -23,7 +23,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: The CIS "framework" is built from the checks' own section ids, per benchmark.
 CIS = "cis"
 CIS_BENCHMARKS = {"linux": "Linux (Debian 12 numbering)", "docker": "Docker", "kubernetes": "Kubernetes",
-                  "image": "Docker (images)"}
+                  "image": "Docker"}
 #: A requirement's status from its checks' statuses: the first of these present wins. A requirement with a
 #: failed check fails; one that could not be checked is ERROR even when other checks passed; one where a
 #: person still has to look is MANUAL; PASS only when every applicable check passed.
@@ -149,15 +149,15 @@ def load_framework_file(path: Path) -> Framework:
 
 
 def cis_framework(checks: Iterable[Check]) -> Framework:
-    """The CIS benchmarks as a framework: one requirement per benchmark and section id the checks carry."""
+    """The CIS benchmarks as a framework: one requirement per CIS benchmark and section id the checks carry
+    (the Docker benchmark's section 4 is about images: image checks and container checks can share one)."""
     by_section: dict[tuple[str, str], list[str]] = {}
     for c in checks:
         if c.cis:
-            by_section.setdefault((c.benchmark, c.cis), []).append(c.id)
+            by_section.setdefault((CIS_BENCHMARKS.get(c.benchmark, c.benchmark), c.cis), []).append(c.id)
     requirements = [
-        Requirement(f"{CIS_BENCHMARKS.get(b, b).split(' ')[0]} {sec}", f"CIS {CIS_BENCHMARKS.get(b, b)} {sec}",
-                    tuple(ids))
-        for (b, sec), ids in sorted(by_section.items(), key=lambda kv: (kv[0][0], _section_key(kv[0][1])))
+        Requirement(f"{name.split(' ')[0]} {sec}", f"CIS {name} {sec}", tuple(ids))
+        for (name, sec), ids in sorted(by_section.items(), key=lambda kv: (kv[0][0], _section_key(kv[0][1])))
     ]
     return Framework(CIS, "CIS Benchmarks", "Debian Linux 12, Docker, Kubernetes", tuple(requirements))
 

@@ -25,11 +25,12 @@ from threatstryker.posture.model import (
     CheckResult,
     ProbeResult,
 )
-from threatstryker.posture.probes import PROBES, REQUIRED
+from threatstryker.posture.probes import PROBES, REQUIRED, VALIDATORS
 
 BENCHMARKS = ("linux", "docker", "kubernetes", "image")
 _TEXT_FIELDS = ("id", "title", "description", "rationale", "remediation")
-_VALUE_PROBES = ("config_value", "sysctl", "json_key", "yaml_key", "process_flag", "image_config")
+_VALUE_PROBES = ("config_value", "sysctl", "json_key", "yaml_key", "process_flag", "image_config",
+                 "component_setting", "docker_container")
 
 
 #: libyaml's safe loader when PyYAML was built with it (ten times faster on the check files).
@@ -64,6 +65,11 @@ def validate_probe(spec: Any, where: str) -> None:
         try:
             validate(spec["expect"])
         except ExpectError as exc:
+            raise CheckFileError(f"{where}: {exc}") from None
+    if kind in VALIDATORS:
+        try:
+            VALIDATORS[kind](spec)
+        except ValueError as exc:
             raise CheckFileError(f"{where}: {exc}") from None
 
 

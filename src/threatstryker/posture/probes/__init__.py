@@ -8,7 +8,9 @@ from typing import Any
 from threatstryker.posture.context import Context
 from threatstryker.posture.model import ProbeResult
 
+from .components import component_file, component_present, component_setting, file_modes, validate_component
 from .config import config_value
+from .containers import docker_container, validate_container
 from .files import file_content, file_exists, file_mode
 from .image import image_config, image_match
 from .mounts import mount_option
@@ -17,6 +19,7 @@ from .process import process_flag
 from .structured import json_key, yaml_key
 from .sysctl import sysctl
 from .systemd import systemd_unit
+from .workloads import k8s_namespace, k8s_workload, validate_namespace, validate_workload
 
 Probe = Callable[[Context, dict[str, Any]], ProbeResult]
 
@@ -34,6 +37,13 @@ PROBES: dict[str, Probe] = {
     "process_flag": process_flag,
     "image_config": image_config,
     "image_match": image_match,
+    "component_present": component_present,
+    "component_setting": component_setting,
+    "component_file": component_file,
+    "file_modes": file_modes,
+    "docker_container": docker_container,
+    "k8s_workload": k8s_workload,
+    "k8s_namespace": k8s_namespace,
 }
 
 #: Fields each probe type requires (checked when check files load).
@@ -51,9 +61,26 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "process_flag": ("process", "flag", "expect"),
     "image_config": ("key", "expect"),
     "image_match": ("field", "regex"),
+    "component_present": ("component",),
+    "component_setting": ("component", "flag", "expect"),
+    "component_file": ("component",),
+    "file_modes": ("paths",),
+    "docker_container": ("key", "expect"),
+    "k8s_workload": ("scope", "key", "expect"),
+    "k8s_namespace": ("require",),
     "manual": (),
     "all": ("probes",),
     "any": ("probes",),
 }
 
-__all__ = ["PROBES", "REQUIRED", "Probe"]
+#: Checks of a probe's own fields beyond REQUIRED (ValueError when malformed), run when check files load.
+VALIDATORS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "component_present": validate_component,
+    "component_setting": validate_component,
+    "component_file": validate_component,
+    "docker_container": validate_container,
+    "k8s_workload": validate_workload,
+    "k8s_namespace": validate_namespace,
+}
+
+__all__ = ["PROBES", "REQUIRED", "VALIDATORS", "Probe"]

@@ -27,14 +27,16 @@ def command_lines(proc: str, name: str) -> list[tuple[int, list[str]]]:
 
 
 def flag_value(argv: list[str], flag: str) -> str | None:
-    """``--flag=value`` or ``--flag value``; a bare ``--flag`` is ``true``; None when not given."""
+    """``--flag=value`` or ``--flag value``; a bare ``--flag`` is ``true``; the last occurrence wins (as
+    the programs parse them); None when not given."""
+    found = None
     for i, arg in enumerate(argv):
         if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-        if arg == flag:
+            found = arg.split("=", 1)[1]
+        elif arg == flag:
             nxt = argv[i + 1] if i + 1 < len(argv) else ""
-            return nxt if nxt and not nxt.startswith("-") else "true"
-    return None
+            found = nxt if nxt and not nxt.startswith("-") else "true"
+    return found
 
 
 def process_flag(ctx: Context, spec: dict[str, Any]) -> ProbeResult:
