@@ -57,7 +57,17 @@ def test_image_archive_gets_the_image_configuration_checks(tmp_path: Path) -> No
     assert by_id["linux-ssh-permit-root-login"]["status"] == "NOT_APPLICABLE"
 
 
-def test_image_checks_do_not_apply_to_a_directory(tmp_path: Path) -> None:
+def test_a_directory_is_not_a_host(tmp_path: Path) -> None:
+    """A project directory gets the Kubernetes workload and Docker container checks, not the host or image
+    benchmarks (which would fail on every missing /etc file)."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     doc = json.loads(scan(f"dir:{tmp_path}").stdout)
-    image = [r for r in doc["db"]["posture"]["results"] if r["benchmark"] == "image"]
-    assert image and all(r["status"] == "NOT_APPLICABLE" for r in image)
+    posture = doc["db"]["posture"]
+    areas = {f"{r['benchmark']}/{r['area']}" for r in posture["results"]}
+    assert areas == {"kubernetes/workloads", "docker/container-runtime"}
+    assert posture["scope"] == ["kubernetes/workloads", "docker/container-runtime"]
+    assert all(r["status"] == "NOT_APPLICABLE" for r in posture["results"])  # no manifests, no Docker Engine
+    table = subprocess.run([*CLI, "scan", f"dir:{tmp_path}", "--scanners", "posture", "-q"], capture_output=True,
+                           text=True, timeout=300).stdout
+    assert "only kubernetes/workloads, docker/container-runtime apply to this target" in table

@@ -255,11 +255,13 @@ def _posture(tree: Any, info: TargetInfo, report: ScanReport, options: ScanOptio
     from .posture.scanner import scan_posture
 
     live = info.scheme == "rootfs" and os.path.realpath(info.path) == "/"
+    # a project directory is not a host: only its Kubernetes manifests (and a Docker Engine's containers) apply
+    areas = ("kubernetes/workloads", "docker/container-runtime") if info.scheme == "dir" else ("*/*",)
     try:
         image = info.config if info.scheme in ("docker-archive", "oci-dir", "oci-archive") else None
         result = scan_posture(tree, live=live, image_config=image, docker_host=options.docker_host,
                               kubeconfig=options.kubeconfig, kube_context=options.kube_context,
-                              manifests=info.scheme == "dir", frameworks=options.frameworks)
+                              manifests=info.scheme == "dir", frameworks=options.frameworks, areas=areas)
     except (CheckFileError, FrameworkError) as exc:
         raise ScanError(str(exc)) from None
     report.findings += result.findings

@@ -39,6 +39,24 @@ def describe(expect: dict[str, Any]) -> str:
     return words[op].format(", ".join(map(str, arg)) if isinstance(arg, list) else arg)
 
 
+def as_text(value: Any) -> str:
+    """A value from a JSON/YAML document as a check file writes it: ``true``/``false``, JSON for lists and maps."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def shown(expect: dict[str, Any]) -> str:
+    """:func:`describe` with values as a check file writes them (``false``, ``""``) rather than as Python's."""
+    def one(v: Any) -> Any:
+        return as_text(v) if isinstance(v, bool) else ('""' if v == "" else v)
+
+    op, arg = next(iter(expect.items()))
+    return describe({op: [one(a) for a in arg] if isinstance(arg, list) else one(arg)})
+
+
 def _norm(value: Any) -> str:
     text = str(value).strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
@@ -115,4 +133,4 @@ def meets(value: str | None, expect: dict[str, Any]) -> tuple[bool, str]:
     return ok, "" if ok else f"is {value!r}"
 
 
-__all__ = ["OPERATORS", "ExpectError", "describe", "meets", "validate"]
+__all__ = ["OPERATORS", "ExpectError", "as_text", "describe", "meets", "shown", "validate"]

@@ -62,7 +62,9 @@ def render_table(report: ScanReport, *, show_suppressed: bool = False, width: in
         posture = report.db.get("posture") or {}
         if posture:
             counts = ", ".join(f"{n} {s}" for s, n in posture.get("by_status", {}).items())
-            console.print(f"Posture: {posture.get('checks', 0)} checks: {counts}", soft_wrap=True)
+            scope = posture.get("scope") or ["*/*"]
+            within = "" if scope == ["*/*"] else f" (only {', '.join(scope)} apply to this target)"
+            console.print(f"Posture: {posture.get('checks', 0)} checks{within}: {counts}", soft_wrap=True)
             frameworks = posture.get("frameworks") or {}
             if frameworks:
                 console.print(_compliance_table(frameworks))

@@ -11,13 +11,12 @@ to the containers it concerns."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from threatstryker.posture.context import Context, ProbeError
 from threatstryker.posture.docker_api import running_containers
-from threatstryker.posture.expect import ExpectError, describe, meets, validate
+from threatstryker.posture.expect import ExpectError, as_text, meets, shown, validate
 from threatstryker.posture.model import FAIL, NOT_APPLICABLE, PASS, Evidence, ProbeResult
 
 #: Offending containers named in a FAIL's reason (all of them have evidence).
@@ -55,23 +54,6 @@ def values_at(doc: Any, key: str) -> tuple[list[Any], bool]:
     return [v for v in nodes if v is not None], wild
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def _shown(expect: dict[str, Any]) -> str:
-    """``describe`` with values as a check file writes them (``false``, ``""``) rather than as Python's."""
-    def one(v: Any) -> Any:
-        return _text(v) if isinstance(v, bool) else ('""' if v == "" else v)
-
-    op, arg = next(iter(expect.items()))
-    return describe({op: [one(a) for a in arg] if isinstance(arg, list) else one(arg)})
-
-
 def judge(doc: dict[str, Any], spec: dict[str, Any]) -> tuple[bool, str | None, str]:
     """Whether the container ``doc`` meets the probe ``spec``: the verdict, the value found (as text) and
     why not (empty when it does)."""
@@ -81,7 +63,7 @@ def judge(doc: dict[str, Any], spec: dict[str, Any]) -> tuple[bool, str | None, 
         values = [v for v in values if v not in ("", [], {})]
         if spec.get("each") and values and isinstance(values[0], list):
             values = list(values[0])
-    texts = [_text(v) for v in values]
+    texts = [as_text(v) for v in values]
     if spec.get("each"):
         bad = [(t, meets(t, expect)[1]) for t in dict.fromkeys(texts) if not meets(t, expect)[0]]
         if bad:
@@ -89,7 +71,7 @@ def judge(doc: dict[str, Any], spec: dict[str, Any]) -> tuple[bool, str | None, 
         return True, ", ".join(texts)[:300] or None, ""
     defaulted = not texts and "default" in spec
     if defaulted:
-        texts = [_text(spec["default"])]
+        texts = [as_text(spec["default"])]
     if not texts:
         ok, why = meets(None, expect)
         return ok, None, "" if ok else why
@@ -99,8 +81,8 @@ def judge(doc: dict[str, Any], spec: dict[str, Any]) -> tuple[bool, str | None, 
     if len(texts) == 1:
         why = meets(texts[0], expect)[1] + (" (not set: the default)" if defaulted else "")
         return False, texts[0][:300], why
-    shown = ", ".join(texts)[:300]
-    return False, shown, f"has no value that {_shown(expect)} ({shown})"
+    found = ", ".join(texts)[:300]
+    return False, found, f"has no value that {shown(expect)} ({found})"
 
 
 def _conditions(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -144,7 +126,7 @@ def docker_container(ctx: Context, spec: dict[str, Any]) -> ProbeResult:
     except ValueError as exc:
         raise ProbeError(str(exc)) from None
     conds = _conditions(spec)
-    expected = f"{key} {_shown(expect)}" + (" (every value)" if spec.get("each") else "")
+    expected = f"{key} {shown(expect)}" + (" (every value)" if spec.get("each") else "")
     passed: list[Evidence] = []
     failed: list[Evidence] = []
     reasons: list[str] = []

@@ -12,13 +12,12 @@ lists alternative rules (``{key, pod_key, expect, default, each, where}``), any 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from threatstryker.posture.context import Context
-from threatstryker.posture.expect import describe, meets, validate
+from threatstryker.posture.expect import as_text, meets, shown, validate
 from threatstryker.posture.kube import Inventory, Workload, inventory
 from threatstryker.posture.model import ERROR, FAIL, NOT_APPLICABLE, PASS, Evidence, ProbeResult
 
@@ -42,27 +41,13 @@ def parse_key(key: Any) -> list[tuple[str, bool]]:
     return out
 
 
-def text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def said(expect: dict[str, Any]) -> str:
-    """The expectation as text, booleans written as in a manifest (``true``, not ``True``)."""
-    op, arg = next(iter(expect.items()))
-    return describe({op: text(arg) if isinstance(arg, bool) else arg})
-
-
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
 def _holds(node: Any, cond: dict[str, Any]) -> bool:
     found = values_at(node, cond["key"])
-    return meets(text(found[0][1]) if found else None, cond["expect"])[0]
+    return meets(as_text(found[0][1]) if found else None, cond["expect"])[0]
 
 
 def values_at(node: Any, key: str, where: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
@@ -96,32 +81,32 @@ def _judge(node: Any, pod: dict[str, Any], rule: dict[str, Any], redact: bool) -
         values = [(f"pod {label}", v) for label, v in values_at(pod, rule["pod_key"], rule.get("where"))]
 
     def show(label: str, value: Any) -> str:
-        return f"{label}=(withheld)" if redact else f"{label}={text(value)}"
+        return f"{label}=(withheld)" if redact else f"{label}={as_text(value)}"
 
     def fault(label: str, value: Any) -> str:
         if redact:
-            return f"{label} is set (value withheld)" if "absent" in expect else f"{label}: not {said(expect)}"
-        return f"{label} {meets(text(value), expect)[1]}"
+            return f"{label} is set (value withheld)" if "absent" in expect else f"{label}: not {shown(expect)}"
+        return f"{label} {meets(as_text(value), expect)[1]}"
 
     if "[*]" in key and rule.get("each"):
-        bad = [(label, v) for label, v in values if not meets(text(v), expect)[0]]
+        bad = [(label, v) for label, v in values if not meets(as_text(v), expect)[0]]
         if bad:
             return False, ", ".join(show(lb, v) for lb, v in bad)[:300], "; ".join(fault(lb, v) for lb, v in bad)
         return True, None, ""
     if not values:
         if "default" in rule:
-            value = text(rule["default"])
+            value = as_text(rule["default"])
             ok, why = meets(value, expect)
             return ok, f"{value} (not set: the default)", f"{key} not set, the default {why}"
         ok, why = meets(None, expect)
         return ok, None, f"{key} {why}"
     for label, v in values:
-        if meets(text(v), expect)[0]:
+        if meets(as_text(v), expect)[0]:
             return True, show(label, v), ""
     if len(values) == 1:
         label, v = values[0]
-        return False, ("(withheld)" if redact else text(v)[:300]), fault(label, v)
-    return False, ", ".join(show(lb, v) for lb, v in values)[:300], f"{key}: no value {said(expect)}"
+        return False, ("(withheld)" if redact else as_text(v)[:300]), fault(label, v)
+    return False, ", ".join(show(lb, v) for lb, v in values)[:300], f"{key}: no value {shown(expect)}"
 
 
 def _units(w: Workload, scope: str, lists: list[str]) -> Iterator[tuple[Any, str]]:
@@ -174,7 +159,7 @@ def k8s_workload(ctx: Context, spec: dict[str, Any]) -> ProbeResult:
     scope, redact = spec["scope"], bool(spec.get("redact"))
     rules = [spec, *(spec.get("or") or [])]
     lists = list(spec.get("containers") or CONTAINER_LISTS)
-    expected = str(spec.get("expected") or " or ".join(f"{r['key']} {said(r['expect'])}" for r in rules))
+    expected = str(spec.get("expected") or " or ".join(f"{r['key']} {shown(r['expect'])}" for r in rules))
     offenders: list[tuple[str, str, Evidence]] = []
     total = 0
     for w in inv.workloads:
