@@ -249,6 +249,12 @@ def _malware(tree: Any, report: ScanReport, options: ScanOptions, progress: Any)
     report.db["malware"] = {**result.stats.to_dict(), "rules": describe(compiled)}
 
 
+def default_kubeconfig() -> str:
+    """The kubeconfig kubectl would use: the first file of ``$KUBECONFIG``, else ``~/.kube/config``."""
+    first = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
+    return first or os.path.expanduser("~/.kube/config")
+
+
 def _posture(tree: Any, info: TargetInfo, report: ScanReport, options: ScanOptions) -> None:
     from .posture.crosswalk import FrameworkError
     from .posture.engine import CheckFileError
@@ -257,10 +263,15 @@ def _posture(tree: Any, info: TargetInfo, report: ScanReport, options: ScanOptio
     live = info.scheme == "rootfs" and os.path.realpath(info.path) == "/"
     # a project directory is not a host: only its Kubernetes manifests (and a Docker Engine's containers) apply
     areas = ("kubernetes/workloads", "docker/container-runtime") if info.scheme == "dir" else ("*/*",)
+    kubeconfig, kube_context = options.kubeconfig, options.kube_context
+    if info.scheme == "k8s":  # a cluster: its workloads through the kubeconfig's API server, nothing else
+        areas = ("kubernetes/workloads",)
+        kubeconfig = kubeconfig or default_kubeconfig()
+        kube_context = info.path or kube_context
     try:
         image = info.config if info.scheme in ("docker-archive", "oci-dir", "oci-archive") else None
         result = scan_posture(tree, live=live, image_config=image, docker_host=options.docker_host,
-                              kubeconfig=options.kubeconfig, kube_context=options.kube_context,
+                              kubeconfig=kubeconfig, kube_context=kube_context,
                               manifests=info.scheme == "dir", frameworks=options.frameworks, areas=areas)
     except (CheckFileError, FrameworkError) as exc:
         raise ScanError(str(exc)) from None
@@ -324,6 +335,12 @@ def scan_target(target: str, options: ScanOptions, *, catalog_progress: Any = No
         _git(path, report, options)
         _finish(report, options, started)
         return report
+    if target.startswith("k8s:"):
+        if set(options.scanners) != {"posture"}:
+            raise ScanError("a k8s: target is a cluster read through its API: use --scanners posture")
+        kubeconfig = options.kubeconfig or default_kubeconfig()
+        if not os.path.isfile(kubeconfig):
+            raise ScanError(f"k8s: target: no kubeconfig at {kubeconfig} (give --kubeconfig FILE)")
     with open_target(target, exclude=options.exclude, cross_mounts=options.cross_mounts) as opened:
         if opened.tree is None:
             sbom = read_sbom_file(opened.info)

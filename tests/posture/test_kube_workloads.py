@@ -7,6 +7,7 @@ is unusable."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -269,6 +270,25 @@ def test_cluster_objects_through_the_cli(cluster: KubeEmulator, tmp_path: Path) 
     assert_cluster_findings(results, status=lambda r: r["status"], reason=lambda r: r["reason"],
                             sources=lambda r: [e["source"] for e in r["evidence"]])
     assert "tok-in-clear" not in res.stdout
+
+
+def test_a_cluster_as_the_target(cluster: KubeEmulator, tmp_path: Path) -> None:
+    """``k8s:CONTEXT`` scans the cluster alone: the workload checks only, the kubeconfig from $KUBECONFIG."""
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    res = subprocess.run([*CLI, "scan", "k8s:emulator", "--scanners", "posture", "-f", "json", "-q"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["target"]["scheme"] == "k8s" and doc["db"]["posture"]["scope"] == ["kubernetes/workloads"]
+    assert {r["area"] for r in doc["db"]["posture"]["results"]} == {"workloads"}
+    results = kube_results(doc)
+    assert_cluster_findings(results, status=lambda r: r["status"], reason=lambda r: r["reason"],
+                            sources=lambda r: [e["source"] for e in r["evidence"]])
+    # the other scanners have nothing to read; a missing kubeconfig is one line, exit 2
+    for args, message in ((["--scanners", "posture,secret"], "use --scanners posture"),
+                          (["--scanners", "posture", "--kubeconfig", str(tmp_path / "none")], "no kubeconfig at")):
+        bad = subprocess.run([*CLI, "scan", "k8s:", *args, "-q"], capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_manifests_and_cluster_together(cluster: KubeEmulator) -> None:

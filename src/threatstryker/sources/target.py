@@ -15,7 +15,7 @@ from threatstryker.sources.filetree import FileTree, FileTreeError
 if TYPE_CHECKING:
     from threatstryker.sources.images import ImageArchive
 
-SCHEMES = ("dir", "rootfs", "docker-archive", "oci-dir", "oci-archive", "container", "sbom")
+SCHEMES = ("dir", "rootfs", "docker-archive", "oci-dir", "oci-archive", "container", "sbom", "k8s")
 
 
 class TargetError(Exception):
@@ -103,6 +103,10 @@ def open_target(
     file_path, reference = path, None
     if scheme in ("docker-archive", "oci-dir", "oci-archive"):
         file_path, reference = _split_reference(path)
+    if scheme == "k8s":  # a cluster read through its API (the kubeconfig is the posture scanner's option)
+        from threatstryker.sources.emptytree import EmptyTree
+
+        return OpenedTarget(TargetInfo(scheme="k8s", path=path, name=path or "current context"), EmptyTree())
     if scheme != "container" and not os.path.exists(file_path):
         raise TargetError(f"{ref}: no such file or directory")
     info = TargetInfo(scheme=scheme, path=path, name=path)
